@@ -1,0 +1,38 @@
+# mlapi: `make run` serves on http://127.0.0.1:8000, `make test` runs the tests.
+VENV    ?= .venv
+PYTHON  ?= python3
+PORT    ?= 8000
+WORKERS ?= 2
+BIN     := $(VENV)/bin
+FLASK   := $(BIN)/flask --app mlapi
+
+.PHONY: install run train test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: install
+	$(FLASK) train all --missing
+	$(BIN)/gunicorn --preload --workers $(WORKERS) --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+
+train: install
+	$(FLASK) train all
+
+test: install
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check src tests bench wsgi.py
+
+bench: install
+	$(FLASK) train all --missing
+	$(BIN)/python bench/latency.py
+
+clean:
+	rm -rf $(VENV) artifacts var .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,64 @@
+"""mlapi: trained models behind a JSON API for programs and web pages for people."""
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy.engine import make_url
+
+from mlapi import api, cli, tracing, web
+from mlapi.catalog import PACKAGES, USE_CASES
+from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
+from mlapi.errors import register_error_handlers
+from mlapi.extensions import db
+from mlapi.registry import init_registry
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers, loaded models."""
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
+    app.config.from_object(Config)
+    app.config.from_prefixed_env("MLAPI")
+    if config:
+        app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(str(app.config["DATABASE_URL"]))
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    configure_logging(app.config["LOG_LEVEL"])
+
+    db.init_app(app)
+    with app.app_context():
+        make_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
+        db.create_all()
+
+    tracing.init_app(app)
+    register_error_handlers(app)
+    for package in PACKAGES:
+        app.register_blueprint(package.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(web.bp)
+    cli.init_app(app)
+    init_registry(app, USE_CASES)
+
+    with app.app_context():
+        db.engine.dispose()  # no pooled connection may cross a gunicorn fork
+    return app
+
+
+def configure_logging(level: str) -> None:
+    """mlapi's log lines go to stdout."""
+    logger = logging.getLogger("mlapi")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(level)
+
+
+def make_sqlite_folder(url: str) -> None:
+    """Create the folder of an SQLite database file, so the default works on a clean clone."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)

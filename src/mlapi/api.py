@@ -1,0 +1,70 @@
+"""GET /api/v1/health, /api/v1/models and /api/v1/models/<name> (the model card)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify
+
+from mlapi.errors import NotFound
+from mlapi.registry import registry
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params")
+
+
+@bp.get("/health")
+def health():
+    """200 when every model serves its active version, else 503 with the problems."""
+    ok, models, problems = registry.health()
+    if ok:
+        return jsonify(status="ok", models=models)
+    return jsonify(status="degraded", models=models, problems=problems), 503
+
+
+@bp.get("/models")
+def models():
+    """Every use case with its serving version and all its versions."""
+    listed = [
+        {
+            "name": name,
+            "title": use_case.title,
+            "active_version": serving_version(name),
+            "versions": registry.versions(name),
+        }
+        for name, use_case in registry.use_cases.items()
+    ]
+    return jsonify(models=listed)
+
+
+@bp.get("/models/<name>")
+def model_card(name: str):
+    """The model card: what the model does, every version's metrics, how to call it."""
+    return jsonify(card_of(name))
+
+
+def serving_version(name: str) -> str | None:
+    loaded = registry.loaded.get(name)
+    return loaded.version if loaded else None
+
+
+def card_of(name: str) -> dict[str, Any]:
+    """The model card of use case ``name``.
+
+    :raises NotFound: there is no such use case.
+    """
+    use_case = registry.use_cases.get(name)
+    if use_case is None:
+        raise NotFound(f"There is no model named '{name}'; GET /api/v1/models lists them.")
+    cards = [registry.card(name, version) for version in registry.versions(name)]
+    active = serving_version(name)
+    current = next((card for card in cards if card["version"] == active), cards[-1] if cards else {})
+    return {
+        "name": name,
+        "title": use_case.title,
+        "description": use_case.description,
+        "active_version": active,
+        "versions": [{key: card.get(key) for key in CARD_FIELDS} for card in cards],
+        "input_schema": current.get("input_schema"),
+        "example": current.get("example", use_case.example),
+    }

@@ -1,0 +1,5 @@
+"""Every use case mlapi serves. A new one is a package with ``bp`` and ``use_case``, listed here."""
+from mlapi import sentiment
+
+PACKAGES = (sentiment,)
+USE_CASES = tuple(package.use_case for package in PACKAGES)

@@ -1,0 +1,113 @@
+"""Errors that carry their status, and the one handler that renders every error.
+
+Under ``/api/`` an error is RFC 9457 problem details (``application/problem+json``);
+elsewhere it is a friendly HTML page. Neither ever shows a traceback.
+"""
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, jsonify, make_response, render_template, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+DETAILS = {
+    400: "The request could not be understood.",
+    404: "There is no such resource; check the path (the API lives under /api/v1).",
+    405: "This endpoint does not accept that method.",
+    413: "The request body is larger than this endpoint accepts.",
+    415: "Send the body as JSON with 'Content-Type: application/json'.",
+    500: "Something went wrong on our side; the request id identifies it in our logs.",
+}
+
+
+class MlapiError(Exception):
+    """An error a client can act on; ``status`` is its HTTP status."""
+
+    status = 500
+
+    def __init__(self, detail: str, errors: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidJson(MlapiError):
+    """The body is not valid JSON."""
+
+    status = 400
+
+
+class WrongContentType(MlapiError):
+    """A JSON endpoint was sent another content type."""
+
+    status = 415
+
+
+class NotFound(MlapiError):
+    """A named resource, such as a model, does not exist."""
+
+    status = 404
+
+
+class ValidationFailed(MlapiError):
+    """Valid JSON that breaks the schema; ``errors`` lists the messages per field."""
+
+    status = 422
+
+
+class ModelUnavailable(MlapiError):
+    """No loadable version of the model: not trained, or every file failed its check."""
+
+    status = 503
+
+
+def problem(status: int, detail: str, errors: dict[str, Any] | None = None) -> Response:
+    """An ``application/problem+json`` response (RFC 9457)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def render_error(status: int, detail: str, errors: dict[str, Any] | None = None) -> Response:
+    """Problem details under /api/, an HTML error page everywhere else."""
+    if request.path == "/api" or request.path.startswith("/api/"):
+        return problem(status, detail, errors)
+    page = render_template("errors/error.html", status=status, title=HTTPStatus(status).phrase, detail=detail)
+    return make_response(page, status)
+
+
+def handle_mlapi_error(error: MlapiError) -> Response:
+    return render_error(error.status, error.detail, error.errors)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    response = render_error(status, DETAILS.get(status, HTTPStatus(status).description))
+    if status == 405 and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def handle_unexpected(error: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return render_error(500, DETAILS[500])
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Route every error, expected or not, through :func:`render_error`."""
+    app.register_error_handler(MlapiError, handle_mlapi_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_unexpected)

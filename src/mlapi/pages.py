@@ -1,0 +1,20 @@
+"""What every use-case page shows besides the result: the JSON and the curl command."""
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from flask import request
+
+
+def curl_command(path: str, payload: Any) -> str:
+    """A curl command that sends ``payload`` to ``path`` on this server, ready to paste."""
+    url = request.host_url.rstrip("/") + path
+    body = shlex.quote(json.dumps(payload, ensure_ascii=False))
+    return f"curl -s -X POST {url} \\\n  -H 'Content-Type: application/json' \\\n  -d {body}"
+
+
+def pretty_json(data: Any) -> str:
+    """``data`` as the API sends it, indented for people."""
+    return json.dumps(data, indent=2, ensure_ascii=False)

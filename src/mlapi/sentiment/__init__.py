@@ -1,0 +1,24 @@
+"""Sentiment analysis: positive, neutral or negative, with the words that decided it."""
+from flask import Blueprint
+
+from mlapi.sentiment import model
+from mlapi.sentiment.schemas import SentimentRequest
+from mlapi.usecase import UseCase
+
+bp = Blueprint("sentiment", __name__)
+
+use_case = UseCase(
+    name="sentiment",
+    title="Sentiment analysis",
+    description=(
+        "Reads a short English text, such as a tweet to an airline, and says whether it is "
+        "positive, neutral or negative, how sure it is, and which words decided it."
+    ),
+    train=model.train,
+    predict=model.predict,
+    request_schema=SentimentRequest,
+    example={"text": "The crew was lovely and we landed early. Thank you!"},
+    headline_metric="accuracy",
+)
+
+from mlapi.sentiment import routes  # noqa: E402,F401  (registers the routes on bp)

@@ -1,0 +1,59 @@
+"""The one prediction flow that every JSON endpoint and every HTML page goes through.
+
+    payload -> request_schema.load -> registry.get(name) -> use_case.predict -> response dict
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g, request
+from marshmallow import ValidationError
+from werkzeug.exceptions import BadRequest
+
+from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
+from mlapi.registry import registry
+
+
+def json_payload() -> Any:
+    """The request's JSON body.
+
+    :raises WrongContentType: the body is not declared as JSON (415).
+    :raises InvalidJson: the body does not parse (400).
+    """
+    if not request.is_json:
+        raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'.")
+    try:
+        return request.get_json()
+    except BadRequest:
+        raise InvalidJson("The request body is not valid JSON; check quotes, commas and brackets.") from None
+
+
+def validation_detail(errors: dict[str, Any]) -> str:
+    """One sentence naming the fields to fix."""
+    named = [field for field in errors if field != "_schema"]
+    if not named:
+        return "The request body does not have the expected shape; see 'errors'."
+    return f"Fix these fields and send again: {', '.join(named)}."
+
+
+def predict(name: str, payload: Any) -> dict[str, Any]:
+    """Validate ``payload`` for use case ``name``, predict with its serving version.
+
+    A single item answers ``{...result, "model"}``; a batch ``{"results": [...], "model"}``.
+
+    :raises ValidationFailed: the payload breaks the schema (422).
+    :raises ModelUnavailable: no version of the model can serve (503).
+    """
+    use_case = registry.use_cases[name]
+    try:
+        request_data = use_case.request_schema().load(payload)
+    except ValidationError as error:
+        messages = error.normalized_messages()
+        raise ValidationFailed(validation_detail(messages), messages) from None
+    loaded = registry.get(name)
+    results = use_case.predict(loaded.model, request_data["items"])
+    model = {"name": name, "version": loaded.version}
+    g.model = model
+    if request_data["batch"]:
+        return {"results": results, "model": model}
+    return {**results[0], "model": model}

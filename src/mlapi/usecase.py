@@ -1,0 +1,48 @@
+"""The small interface every use case implements, and what training returns."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from marshmallow import Schema
+
+Step = Callable[[str], None]
+
+
+def no_progress(label: str) -> None:
+    """Default progress callback: report nothing."""
+
+
+@dataclass
+class Trained:
+    """A fitted model with its held-out metrics and provenance, ready to save."""
+
+    model: Any
+    metrics: dict[str, Any]
+    dataset: dict[str, Any]  # name, rows, license, source
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UseCase:
+    """One model behind the API: how to train it, how to predict, what it accepts.
+
+    ``train(data_dir, sample, step)`` reads ``data_dir`` (the use case's own
+    folder under ``data/``), fits on a ``sample`` fraction of the rows (1.0 in
+    production, small in tests), calls ``step(label)`` as it goes, and
+    returns a :class:`Trained`. ``predict(model, items)`` maps a list of
+    validated request items to a list of result dicts, in order. Neither
+    touches Flask.
+    """
+
+    name: str
+    title: str
+    description: str
+    train: Callable[[Path, float, Step], Trained]
+    predict: Callable[[Any, list[dict]], list[dict]]
+    request_schema: type[Schema]
+    example: dict[str, Any]
+    headline_metric: str
+    training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
