@@ -64,7 +64,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}", "wsgi:app"]
+    command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command.append("wsgi:app")
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               env={**os.environ, "MLAPI_LOG_LEVEL": "WARNING"})
     try:

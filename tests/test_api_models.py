@@ -28,6 +28,7 @@ def test_model_card(client):
     assert 0 <= version["metrics"]["accuracy"] <= 1 and len(version["sha256"]) == 64
     assert card["input_schema"]["type"] == "object"
     assert card["input_schema"]["properties"]["text"]["maxLength"] == 5000
+    assert card["input_schema"]["properties"]["text"]["minLength"] == 1
     assert card["input_schema"]["additionalProperties"] is False
 
 

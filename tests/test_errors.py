@@ -22,6 +22,11 @@ def test_invalid_json_is_400(client):
     assert "not valid JSON" in assert_problem(response, 400)["detail"]
 
 
+def test_json_nested_too_deeply_is_400(client):
+    response = client.post("/api/v1/sentiment", data="[" * 100_000, content_type="application/json")
+    assert "nested too deeply" in assert_problem(response, 400)["detail"]
+
+
 @pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/api/nothing", "/api"])
 def test_unknown_api_route_is_json_404(client, path):
     assert_problem(client.get(path), 404)

@@ -14,7 +14,7 @@ class Config:
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")
     DATA_DIR = str(PROJECT_ROOT / "data")
     DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'mlapi.db'}"
-    MAX_BODY_BYTES = 4 * 1024 * 1024
+    MAX_BODY_BYTES = 6 * 1024 * 1024  # a full batch: 1,000 texts of 5,000 ASCII characters
     LOG_LEVEL = "INFO"
 
 

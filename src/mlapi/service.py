@@ -26,6 +26,8 @@ def json_payload() -> Any:
         return request.get_json()
     except BadRequest:
         raise InvalidJson("The request body is not valid JSON; check quotes, commas and brackets.") from None
+    except RecursionError:
+        raise InvalidJson("The request body is nested too deeply to read.") from None
 
 
 def validation_detail(errors: dict[str, Any]) -> str:

@@ -51,6 +51,10 @@ def test_bad_bodies_are_422_naming_the_field(client, body, field):
     assert field in response.get_json()["errors"]
 
 
+def test_an_empty_text_gets_one_clear_message(client):
+    assert api(client, {"text": ""}).get_json()["errors"] == {"text": ["Must not be blank."]}
+
+
 def test_the_limits_themselves_are_accepted(client):
     assert api(client, {"text": "x" * 5000}).status_code == 200
     assert len(api(client, {"texts": ["good"] * 1000}).get_json()["results"]) == 1000

@@ -12,7 +12,9 @@ def not_blank(text: str) -> None:
 
 
 def text_field(**kwargs) -> fields.String:
-    return fields.String(validate=[validate.Length(min=1, max=MAX_CHARS), not_blank], **kwargs)
+    """A text of 1 to MAX_CHARS characters that is not blank (one message for an empty one)."""
+    metadata = {"minLength": 1, **kwargs.pop("metadata", {})}
+    return fields.String(validate=[validate.Length(max=MAX_CHARS), not_blank], metadata=metadata, **kwargs)
 
 
 class SentimentRequest(Schema):
