@@ -1,5 +1,5 @@
 """Every use case mlapi serves. A new one is a package with ``bp`` and ``use_case``, listed here."""
-from mlapi import sentiment
+from mlapi import recommend, sentiment
 
-PACKAGES = (sentiment,)
+PACKAGES = (sentiment, recommend)
 USE_CASES = tuple(package.use_case for package in PACKAGES)

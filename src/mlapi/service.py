@@ -43,7 +43,7 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
 
     A single item answers ``{...result, "model"}``; a batch ``{"results": [...], "model"}``.
 
-    :raises ValidationFailed: the payload breaks the schema (422).
+    :raises ValidationFailed: the payload breaks the schema, or the model's own check (422).
     :raises ModelUnavailable: no version of the model can serve (503).
     """
     use_case = registry.use_cases[name]
@@ -53,6 +53,8 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
         messages = error.normalized_messages()
         raise ValidationFailed(validation_detail(messages), messages) from None
     loaded = registry.get(name)
+    if use_case.check:
+        use_case.check(loaded.model, request_data["items"])
     results = use_case.predict(loaded.model, request_data["items"])
     model = {"name": name, "version": loaded.version}
     g.model = model

@@ -34,7 +34,9 @@ class UseCase:
     production, small in tests), calls ``step(label)`` as it goes, and
     returns a :class:`Trained`. ``predict(model, items)`` maps a list of
     validated request items to a list of result dicts, in order. Neither
-    touches Flask.
+    touches Flask. ``check(model, items)``, if given, validates what only the
+    loaded model knows (such as which movie ids exist) and raises
+    ``ValidationFailed``.
     """
 
     name: str
@@ -46,3 +48,4 @@ class UseCase:
     example: dict[str, Any]
     headline_metric: str
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
+    check: Callable[[Any, list[dict]], None] | None = None

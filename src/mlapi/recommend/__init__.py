@@ -1,0 +1,26 @@
+"""Movie recommendations from a user's own ratings, with the movies behind each suggestion."""
+from flask import Blueprint
+
+from mlapi.recommend import model
+from mlapi.recommend.schemas import RecommendRequest, check_known_movies
+from mlapi.usecase import UseCase
+
+bp = Blueprint("recommend", __name__)
+
+use_case = UseCase(
+    name="recommend",
+    title="Movie recommendations",
+    description=(
+        "Takes the movies you rated (IMDb's 0-10 scale) and suggests others: what is trending, re-ranked "
+        "by movies rated alike by the same people and by your genres. Each suggestion says which of "
+        "your movies led to it."
+    ),
+    train=model.train,
+    predict=model.predict,
+    request_schema=RecommendRequest,
+    example={"ratings": [{"movie_id": 770828, "rating": 9}, {"movie_id": 1300854, "rating": 8}], "k": 10},
+    headline_metric="model_hr@10",
+    check=check_known_movies,
+)
+
+from mlapi.recommend import routes  # noqa: E402,F401  (registers the routes on bp)

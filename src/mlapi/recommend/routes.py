@@ -1,0 +1,106 @@
+"""POST /api/v1/recommend, GET /api/v1/movies and the /recommend page."""
+from __future__ import annotations
+
+from flask import jsonify, render_template, request
+from marshmallow import ValidationError
+from werkzeug.datastructures import MultiDict
+
+from mlapi import service
+from mlapi.errors import ValidationFailed
+from mlapi.pages import curl_command, pretty_json
+from mlapi.recommend import bp, use_case
+from mlapi.recommend.model import movie, search_movies
+from mlapi.recommend.schemas import MovieSearch
+from mlapi.registry import registry
+
+API_PATH = "/api/v1/recommend"
+DEFAULT_RATING = 10
+K_CHOICES = (5, 10, 20)
+
+# Ready taste profiles: IMDb number -> rating.
+EXAMPLES = {
+    "Superhero fan": {770828: 9, 1300854: 8, 848228: 10, 1345836: 9},
+    "Drama lover": {1707386: 9, 443272: 8, 1045658: 9, 111161: 10},
+    "Horror night": {1457767: 9, 1288558: 8, 1922777: 8, 1591095: 7},
+    "Family and animation": {1690953: 9, 1453405: 9, 1217209: 8, 435761: 10},
+}
+
+
+@bp.post(API_PATH)
+def recommend_json():
+    """Suggest movies for ``{"ratings": [...]}`` or ``{"liked": [...]}``."""
+    return jsonify(service.predict("recommend", service.json_payload()))
+
+
+@bp.get("/api/v1/movies")
+def movies_json():
+    """Search titles: ``?q=toy&limit=10``, most rated first."""
+    return jsonify(movies=find_movies(request.args))
+
+
+def find_movies(args: MultiDict) -> list[dict]:
+    """Movies matching the query string.
+
+    :raises ValidationFailed: ``limit`` or ``q`` is out of range (422).
+    """
+    try:
+        query = MovieSearch().load(args)
+    except ValidationError as error:
+        raise ValidationFailed(service.validation_detail(error.messages), error.messages) from None
+    return search_movies(registry.get("recommend").model, query["q"].strip(), query["limit"])
+
+
+@bp.route("/recommend", methods=["GET", "POST"])
+def page():
+    """Search titles, pick and rate movies, get suggestions; works without JavaScript."""
+    form = request.form
+    picked = picked_movies(form)
+    if "example" in form:
+        picked = dict(EXAMPLES.get(form["example"], {}))
+    model = registry.get("recommend").model
+    k = whole_number(form.get("k")) or 10
+    payload = {"ratings": [{"movie_id": i, "rating": r} for i, r in picked.items()], "k": k}
+    result = errors = None
+    status = 200
+    if form.get("action") == "recommend" or "example" in form:
+        try:
+            result = service.predict("recommend", payload)
+        except ValidationFailed as failed:
+            errors, status = failed.errors, failed.status
+    query = form.get("q", "").strip()
+    return render_template(
+        "recommend/page.html",
+        examples=EXAMPLES,
+        query=query,
+        matches=search_movies(model, query, 10) if query else [],
+        picked=[{**movie(model, i), "rating": r} for i, r in picked.items() if i in model.index],
+        titles={i: movie(model, i)["title"] for i in picked if i in model.index},
+        k=k,
+        k_choices=K_CHOICES,
+        result=result,
+        errors=errors,
+        result_json=pretty_json(result) if result else None,
+        curl=curl_command(API_PATH, payload if picked else use_case.example),
+    ), status
+
+
+def picked_movies(form: MultiDict) -> dict[int, float]:
+    """The movies the form carries, with their ratings, after its add or remove button."""
+    picked: dict[int, float] = {}
+    for value in form.getlist("picked"):
+        movie_id = whole_number(value)
+        if movie_id:
+            rating = whole_number(form.get(f"rating-{movie_id}"))
+            picked[movie_id] = rating if rating is not None and 0 <= rating <= 10 else DEFAULT_RATING
+    if (added := whole_number(form.get("add"))) and added not in picked:
+        picked[added] = DEFAULT_RATING
+    picked.pop(whole_number(form.get("remove")), None)
+    return picked
+
+
+def whole_number(text: str | None) -> int | None:
+    """``text`` as an int, or None when it is not one (a hand-edited form must not crash the page)."""
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
