@@ -39,7 +39,14 @@ def make_app(tmp_path, artifacts):
     """Build an app on this test's artifacts and SQLite file; keywords override config."""
 
     def make(**config):
-        settings = {"TESTING": True, "ARTIFACTS_DIR": artifacts, "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}"}
+        settings = {
+            "TESTING": True,
+            "ARTIFACTS_DIR": artifacts,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
+            "RATELIMIT_STORAGE": f"mlapi+sqlite:///{tmp_path / 'ratelimits.db'}",
+            "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
+            "RATELIMIT_CLIENT": "100000/minute",
+        }
         return create_app({**settings, **config})
 
     return make

@@ -9,11 +9,12 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, cli, tracing, web
+from mlapi import api, auth, cli, security, tracing, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
 from mlapi.extensions import db
+from mlapi.quotas import init_limits
 from mlapi.registry import init_registry
 
 
@@ -33,7 +34,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         make_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
         db.create_all()
 
-    tracing.init_app(app)
+    tracing.init_app(app)  # request hooks run in this order: trace, cap, authenticate, limit
+    security.init_app(app)
+    auth.init_app(app)
+    init_limits(app)
     register_error_handlers(app)
     for package in PACKAGES:
         app.register_blueprint(package.bp)

@@ -3,10 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, current_app, jsonify
+from marshmallow import Schema, ValidationError, fields, validate
 
-from mlapi.errors import NotFound
-from mlapi.registry import registry
+from mlapi.auth import admin_only
+from mlapi.errors import NotFound, ValidationFailed
+from mlapi.quotas import storage_problem
+from mlapi.registry import ArtifactRefused, registry
+from mlapi.service import json_payload, validation_detail
+from mlapi.usecase import UseCase
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -15,8 +20,10 @@ CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params"
 
 @bp.get("/health")
 def health():
-    """200 when every model serves its active version, else 503 with the problems."""
+    """200 when every model serves its active version and limits work, else 503 with the problems."""
     ok, models, problems = registry.health()
+    if limits_problem := storage_problem(current_app):
+        ok, problems = False, [*problems, limits_problem]
     if ok:
         return jsonify(status="ok", models=models)
     return jsonify(status="degraded", models=models, problems=problems), 503
@@ -43,9 +50,40 @@ def model_card(name: str):
     return jsonify(card_of(name))
 
 
+class ActivateRequest(Schema):
+    version = fields.String(required=True, validate=validate.Regexp(r"^v\d+$", error="Versions look like 'v2'."))
+
+
+@bp.put("/models/<name>/active")
+@admin_only
+def activate(name: str):
+    """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""
+    use_case_named(name)
+    try:
+        version = ActivateRequest().load(json_payload())["version"]
+    except ValidationError as error:
+        raise ValidationFailed(validation_detail(error.messages), error.messages) from None
+    try:
+        registry.activate(name, version)
+    except ArtifactRefused as refused:
+        raise ValidationFailed(f"{refused}; the active version is unchanged.", {"version": [str(refused)]}) from None
+    return jsonify(card_of(name))
+
+
 def serving_version(name: str) -> str | None:
     loaded = registry.loaded.get(name)
     return loaded.version if loaded else None
+
+
+def use_case_named(name: str) -> UseCase:
+    """The use case called ``name``.
+
+    :raises NotFound: there is no such use case (404).
+    """
+    use_case = registry.use_cases.get(name)
+    if use_case is None:
+        raise NotFound(f"There is no model named '{name}'; GET /api/v1/models lists them.")
+    return use_case
 
 
 def card_of(name: str) -> dict[str, Any]:
@@ -53,9 +91,7 @@ def card_of(name: str) -> dict[str, Any]:
 
     :raises NotFound: there is no such use case.
     """
-    use_case = registry.use_cases.get(name)
-    if use_case is None:
-        raise NotFound(f"There is no model named '{name}'; GET /api/v1/models lists them.")
+    use_case = use_case_named(name)
     cards = [registry.card(name, version) for version in registry.versions(name)]
     active = serving_version(name)
     current = next((card for card in cards if card["version"] == active), cards[-1] if cards else {})

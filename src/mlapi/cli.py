@@ -1,13 +1,18 @@
 """flask --app mlapi train | models."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from limits import parse as parse_limit
+from sqlalchemy import select
 
+from mlapi.auth import ROLES, ApiKey, create_key
 from mlapi.catalog import USE_CASES
+from mlapi.extensions import db
 from mlapi.registry import ArtifactRefused, registry
 from mlapi.training import train_use_case
 
@@ -64,7 +69,64 @@ def activate(name: str, version: str) -> None:
     click.echo(f"{name}: {version} is now active")
 
 
+keys_group = AppGroup("keys", help="Create, list and revoke API keys.")
+
+
+def valid_limit(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check a limit such as '600/minute' or '10 per second'."""
+    if value is None:
+        return None
+    try:
+        parse_limit(value)
+    except ValueError:
+        raise click.BadParameter("write it like '600/minute', '10/second' or '5000 per day'") from None
+    return value
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), default="client", show_default=True)
+@click.option("--limit", callback=valid_limit, help="Its own rate limit, e.g. '1200/minute' (default: the tier's).")
+def create(name: str, role: str, limit: str | None) -> None:
+    """Create a key called NAME and print it (the only time it is shown)."""
+    if db.session.scalar(select(ApiKey).where(ApiKey.name == name)):
+        raise click.ClickException(f"a key named {name!r} exists already (revoked keys keep their name)")
+    key = create_key(name, role, limit)
+    click.echo(key)
+    click.echo(f"Keep it safe: only its hash is stored. Use it as 'Authorization: Bearer {key[:18]}...'.", err=True)
+
+
+@keys_group.command("list")
+def list_keys() -> None:
+    """Every key: name, role, limit, created, last used, requests today (never the key)."""
+    rows = db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all()
+    click.echo(f"{'name':<20}{'role':<8}{'limit':<16}{'created':<18}{'last used':<18}{'today':>6}  state")
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        click.echo(
+            f"{row.name:<20}{row.role:<8}{row.rate_limit or 'default':<16}{short_time(row.created_at):<18}"
+            f"{short_time(row.last_used_at):<18}{row.requests_today():>6}  {state}"
+        )
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+def revoke(name: str) -> None:
+    """Revoke the key called NAME: it answers 401 from now on."""
+    row = db.session.scalar(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)))
+    if row is None:
+        raise click.ClickException(f"no active key named {name!r}")
+    row.revoked_at = datetime.now(UTC)
+    db.session.commit()
+    click.echo(f"{name}: revoked")
+
+
+def short_time(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on ``app``."""
     app.cli.add_command(train_command)
     app.cli.add_command(models_group)
+    app.cli.add_command(keys_group)

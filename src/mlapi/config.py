@@ -8,13 +8,25 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
+DEV_SECRET_KEY = "development-only-not-a-secret"
+
+
 class Config:
     """Safe defaults: embedded storage under the project, nothing to install."""
+
+    ENV = "development"  # "production" refuses to start without MLAPI_SECRET_KEY
+    SECRET_KEY = DEV_SECRET_KEY
+    TRUSTED_PROXIES = 0  # how many proxies (a load balancer) set X-Forwarded-For in front of mlapi
 
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")
     DATA_DIR = str(PROJECT_ROOT / "data")
     DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'mlapi.db'}"
-    MAX_BODY_BYTES = 6 * 1024 * 1024  # a full batch: 1,000 texts of 5,000 ASCII characters
+    MAX_BODY_BYTES = 6 * 1024 * 1024  # the ceiling: a sentiment batch of 1,000 texts of 5,000 ASCII characters
+    ALLOW_ANONYMOUS = True
+    RATELIMIT_ANONYMOUS = "60/minute"
+    RATELIMIT_CLIENT = "600/minute"
+    RATELIMIT_STORAGE = f"mlapi+sqlite:///{PROJECT_ROOT / 'var' / 'ratelimits.db'}"
+    RATELIMIT_KEY_PREFIX = "mlapi"
     LOG_LEVEL = "INFO"
 
 

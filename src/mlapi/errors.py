@@ -20,6 +20,7 @@ DETAILS = {
     405: "This endpoint does not accept that method.",
     413: "The request body is larger than this endpoint accepts.",
     415: "Send the body as JSON with 'Content-Type: application/json'.",
+    429: "Too many requests: the limit is {limit}. Retry after the seconds in the Retry-After header.",
     500: "Something went wrong on our side; the request id identifies it in our logs.",
 }
 
@@ -95,7 +96,8 @@ def handle_mlapi_error(error: MlapiError) -> Response:
 
 def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
-    response = render_error(status, DETAILS.get(status, HTTPStatus(status).description))
+    detail = DETAILS.get(status, HTTPStatus(status).description).format(limit=error.description)
+    response = render_error(status, detail)
     if status == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response

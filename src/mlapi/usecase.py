@@ -36,7 +36,7 @@ class UseCase:
     validated request items to a list of result dicts, in order. Neither
     touches Flask. ``check(model, items)``, if given, validates what only the
     loaded model knows (such as which movie ids exist) and raises
-    ``ValidationFailed``.
+    ``ValidationFailed``. ``max_body_bytes`` caps the request body of its routes (413).
     """
 
     name: str
@@ -49,3 +49,5 @@ class UseCase:
     headline_metric: str
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
     check: Callable[[Any, list[dict]], None] | None = None
+    batch_field: str | None = None  # the request field holding a batch; each item costs one rate-limit unit
+    max_body_bytes: int = 1024 * 1024

@@ -21,6 +21,7 @@ use_case = UseCase(
     example={"ratings": [{"movie_id": 770828, "rating": 9}, {"movie_id": 1300854, "rating": 8}], "k": 10},
     headline_metric="model_hr@10",
     check=check_known_movies,
+    max_body_bytes=256 * 1024,
 )
 
 from mlapi.recommend import routes  # noqa: E402,F401  (registers the routes on bp)

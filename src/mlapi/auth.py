@@ -1,0 +1,167 @@
+"""API keys (stored only as hashes), roles, and who is calling.
+
+Every request under /api/ is authenticated in one ``before_request`` hook, so a
+new endpoint is covered without opting in. A key goes in ``Authorization:
+Bearer <key>`` or ``X-API-Key``. No key is the anonymous tier (when allowed);
+a key that is unknown or revoked is a 401, never anonymous. Endpoints marked
+with :func:`admin_only` answer 401 without a key and 403 to a client key.
+
+A key reads ``mlapi_<lookup id>_<secret>``: the lookup id is public and finds
+the row; the SHA-256 of the whole key is then compared with the stored one in
+constant time. The secret is 256 random bits, so a plain SHA-256 is the right
+hash (a slow password hash protects guessable secrets, which these are not).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mlapi.errors import MlapiError
+from mlapi.extensions import db
+
+ROLES = ("client", "admin")
+KEY_PREFIX = "mlapi"
+PUBLIC_ENDPOINTS = {"api.health"}  # load balancers probe it without a key
+
+
+class Unauthorized(MlapiError):
+    """No usable key where one is needed."""
+
+    status = 401
+
+
+class Forbidden(MlapiError):
+    """A valid key whose role may not do this."""
+
+    status = 403
+
+
+class ApiKey(db.Model):
+    """A named key: its hash, role, optional own rate limit and usage."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    lookup_id: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    rate_limit: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    usage_day: Mapped[date | None]
+    requests_on_usage_day: Mapped[int] = mapped_column(default=0)
+
+    def requests_today(self) -> int:
+        return self.requests_on_usage_day if self.usage_day == datetime.now(UTC).date() else 0
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a key's name and role, or anonymous (name None)."""
+
+    name: str | None = None
+    role: str = "anonymous"
+    rate_limit: str | None = None
+
+
+ANONYMOUS = Caller()
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(name: str, role: str, rate_limit: str | None = None) -> str:
+    """Store a new key for ``name`` and return it: the only time it is ever shown."""
+    lookup_id = secrets.token_hex(6)
+    key = f"{KEY_PREFIX}_{lookup_id}_{secrets.token_urlsafe(32)}"
+    db.session.add(ApiKey(name=name, role=role, lookup_id=lookup_id, key_hash=hash_key(key), rate_limit=rate_limit))
+    db.session.commit()
+    return key
+
+
+def presented_key() -> str | None:
+    """The key the request carries, from ``Authorization: Bearer`` or ``X-API-Key``.
+
+    :raises Unauthorized: an ``Authorization`` header of another scheme.
+    """
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            raise Unauthorized("Send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
+        return key.strip()
+    return request.headers.get("X-API-Key") or None
+
+
+def find_key(key: str) -> ApiKey | None:
+    """The live (not revoked) key row matching ``key``, its hash compared in constant time."""
+    prefix, _, rest = key.partition("_")
+    lookup_id, _, secret = rest.partition("_")
+    if prefix != KEY_PREFIX or not lookup_id or not secret:
+        return None
+    row = db.session.scalar(select(ApiKey).where(ApiKey.lookup_id == lookup_id))
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, hash_key(key)):
+        return None
+    return row
+
+
+def record_use(row: ApiKey) -> None:
+    """Count one request for the key today and note when it was last used."""
+    now = datetime.now(UTC)
+    today = now.date()
+    count = row.requests_on_usage_day + 1 if row.usage_day == today else 1
+    db.session.execute(
+        update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now, usage_day=today, requests_on_usage_day=count)
+    )
+    db.session.commit()
+
+
+def required_role() -> str:
+    """The role the matched view asks for: ``admin`` for :func:`admin_only` views, else ``client``."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "required_role", "client")
+
+
+def authenticate() -> None:
+    """Resolve ``g.caller`` for an /api/ request, and enforce the view's role.
+
+    Pages are open to everyone (as anonymous, limited per IP), so only /api/ is checked.
+
+    :raises Unauthorized: bad key, or no key where one is needed (401).
+    :raises Forbidden: a client key on an admin endpoint (403).
+    """
+    g.caller = ANONYMOUS
+    if not request.path.startswith("/api/") or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    key = presented_key()
+    if key is None:
+        if required_role() == "admin" or not current_app.config["ALLOW_ANONYMOUS"]:
+            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+        return
+    row = find_key(key)
+    if row is None:
+        raise Unauthorized("The API key is unknown or has been revoked.")
+    g.caller = Caller(row.name, row.role, row.rate_limit)
+    record_use(row)
+    if required_role() == "admin" and row.role != "admin":
+        raise Forbidden("This endpoint needs an admin key; yours is a client key.")
+
+
+def admin_only(view: Callable) -> Callable:
+    """Mark a view as needing an admin key (checked by :func:`authenticate`)."""
+    view.required_role = "admin"
+    return view
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(authenticate)

@@ -1,0 +1,49 @@
+"""Hardening every response and request: security headers, body caps, proxies, secrets."""
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, request
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from mlapi.config import DEV_SECRET_KEY
+from mlapi.registry import registry
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def add_security_headers(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def cap_body() -> None:
+    """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every route."""
+    use_case = registry.use_cases.get(request.blueprint or "")
+    if use_case is not None:
+        request.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
+
+
+def check_secret(app: Flask) -> None:
+    """Refuse to start in production with the development secret.
+
+    :raises RuntimeError: ``MLAPI_ENV=production`` without ``MLAPI_SECRET_KEY``.
+    """
+    if app.config["ENV"] == "production" and app.config["SECRET_KEY"] == DEV_SECRET_KEY:
+        raise RuntimeError("MLAPI_ENV is production: set MLAPI_SECRET_KEY to a long random value.")
+
+
+def init_app(app: Flask) -> None:
+    check_secret(app)
+    if app.config["TRUSTED_PROXIES"]:
+        hops = int(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.before_request(cap_body)
+    app.after_request(add_security_headers)

@@ -1,0 +1,87 @@
+"""A ``limits`` storage over SQLite: counters shared by every worker process on one machine.
+
+Registered with the ``limits`` library under the scheme ``mlapi+sqlite``
+(``mlapi+sqlite:////absolute/path/ratelimits.db``), so flask-limiter uses it like
+its own storages. Each increment is one atomic upsert, so concurrent workers
+never lose or double a hit. Supports the fixed-window strategy.
+"""
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from limits.storage import Storage
+
+SCHEMA = "CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, count INTEGER NOT NULL, expires_at REAL NOT NULL)"
+INCREMENT = """
+INSERT INTO counters (key, count, expires_at) VALUES (:key, :amount, :now + :expiry)
+ON CONFLICT (key) DO UPDATE SET
+    count = CASE WHEN expires_at <= :now THEN :amount ELSE count + :amount END,
+    expires_at = CASE WHEN expires_at <= :now THEN :now + :expiry ELSE expires_at END
+RETURNING count
+"""
+PRUNE_EVERY = 1000  # increments between sweeps of expired counters
+
+
+class SQLiteStorage(Storage):
+    """Fixed-window counters in one SQLite file (WAL mode, one connection per process and thread)."""
+
+    STORAGE_SCHEME = ["mlapi+sqlite"]
+
+    def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool) -> None:
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.path = Path(uri.split("://", 1)[1])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.local = threading.local()
+        self.increments = 0
+
+    @property
+    def base_exceptions(self) -> type[Exception]:
+        return sqlite3.Error
+
+    def connection(self) -> sqlite3.Connection:
+        """This process's and thread's connection (a forked worker opens its own)."""
+        if getattr(self.local, "pid", None) != os.getpid():
+            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute(SCHEMA)
+            self.local.connection, self.local.pid = connection, os.getpid()
+        return self.local.connection
+
+    def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        now = time.time()
+        values = {"key": key, "amount": amount, "now": now, "expiry": expiry}
+        (count,) = self.connection().execute(INCREMENT, values).fetchone()
+        self.increments += 1
+        if self.increments % PRUNE_EVERY == 0:
+            self.connection().execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
+        return count
+
+    def get(self, key: str) -> int:
+        row = self.connection().execute(
+            "SELECT count FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
+        ).fetchone()
+        return row[0] if row else 0
+
+    def get_expiry(self, key: str) -> float:
+        row = self.connection().execute(
+            "SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
+        ).fetchone()
+        return row[0] if row else time.time()
+
+    def check(self) -> bool:
+        try:
+            self.connection().execute("SELECT 1")
+            return True
+        except sqlite3.Error:
+            return False
+
+    def reset(self) -> int | None:
+        return self.connection().execute("DELETE FROM counters").rowcount
+
+    def clear(self, key: str) -> None:
+        self.connection().execute("DELETE FROM counters WHERE key = ?", (key,))

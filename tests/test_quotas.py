@@ -1,0 +1,115 @@
+"""Rate limits: headers, 429s, batch cost, per-key limits, exactness across workers and instances, fail open."""
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from mlapi.auth import create_key
+from tests.servers import gunicorn, reachable, request
+
+TEXT = {"text": "fine"}
+
+
+def predict(client, body=TEXT, headers=None):
+    return client.post("/api/v1/sentiment", json=body, headers=headers or {})
+
+
+def test_every_limited_response_carries_the_rate_headers(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="50/minute").test_client()
+    for response in (predict(client), client.get("/api/v1/models"), client.get("/api/v1/movies?q=x"),
+                     predict(client, {"text": ""})):
+        assert response.headers["X-RateLimit-Limit"] == "50"
+        assert int(response.headers["X-RateLimit-Remaining"]) < 50
+        assert int(response.headers["X-RateLimit-Reset"]) > 0
+        assert "Retry-After" not in response.headers
+
+
+def test_over_the_limit_is_a_problem_429_with_retry_after(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="3/minute").test_client()
+    assert [predict(client).status_code for _ in range(4)] == [200, 200, 200, 429]
+    response = predict(client)
+    assert response.mimetype == "application/problem+json" and response.get_json()["status"] == 429
+    assert "3 per 1 minute" in response.get_json()["detail"]
+    assert 0 < int(response.headers["Retry-After"]) <= 60
+    assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_pages_are_limited_per_ip_like_the_anonymous_tier(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="2/minute").test_client()
+    assert [client.get("/sentiment").status_code for _ in range(3)] == [200, 200, 429]
+    page = client.get("/sentiment")
+    assert page.mimetype == "text/html" and "Retry-After" in page.headers
+    assert client.get("/api/v1/health").status_code == 200  # probes are never limited
+
+
+def test_a_batch_costs_one_unit_per_item(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="10/minute").test_client()
+    response = predict(client, {"texts": ["ok"] * 6})
+    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "4"
+    assert predict(client, {"texts": ["ok"] * 5}).status_code == 429
+
+
+def test_each_key_has_its_own_counter_and_may_have_its_own_limit(app):
+    with app.app_context():
+        small = create_key("small", "client", "2/minute")
+        default = create_key("default", "client")
+    client = app.test_client()
+    assert [predict(client, headers={"X-API-Key": small}).status_code for _ in range(3)] == [200, 200, 429]
+    other = predict(client, headers={"X-API-Key": default})
+    assert other.status_code == 200 and other.headers["X-RateLimit-Limit"] == "100000"
+    assert predict(client).status_code == 200  # anonymous counts per IP, apart from the keys
+
+
+def test_limit_storage_down_fails_open_logged_and_counted(make_app, caplog):
+    app = make_app(RATELIMIT_STORAGE="redis://127.0.0.1:1")  # nothing listens there
+    client = app.test_client()
+    assert [predict(client).status_code for _ in range(3)] == [200, 200, 200]
+    assert app.extensions["quota_failures"].count >= 3
+    assert "Failed to rate limit" in caplog.text
+    health = client.get("/api/v1/health")
+    assert health.status_code == 503
+    assert any("rate-limit storage unreachable" in problem for problem in health.get_json()["problems"])
+
+
+def burst(ports: list[int], count: int) -> list[int]:
+    """``count`` predictions spread over ``ports`` from 8 threads; their statuses."""
+    def one(i: int) -> int:
+        return request(ports[i % len(ports)], "POST", "/api/v1/sentiment", TEXT)[0]
+
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def served_settings(artifacts, tmp_path, storage: str, **extra) -> dict:
+    return {
+        "ARTIFACTS_DIR": artifacts,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
+        "RATELIMIT_STORAGE": storage,
+        "RATELIMIT_ANONYMOUS": "20/minute",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
+
+
+def test_exact_across_two_gunicorn_workers_with_the_embedded_storage(artifacts, tmp_path):
+    settings = served_settings(artifacts, tmp_path, f"mlapi+sqlite:///{tmp_path / 'ratelimits.db'}")
+    with gunicorn(settings, workers=2) as port:
+        statuses = burst([port], 30)
+    assert statuses.count(200) == 20 and statuses.count(429) == 10
+
+
+@pytest.mark.skipif(not reachable("127.0.0.1", 6379), reason="no Redis on 127.0.0.1:6379 (start one to run this test)")
+def test_exact_across_two_instances_sharing_redis(artifacts, tmp_path):
+    import redis
+
+    prefix = f"mlapi-test-{uuid.uuid4().hex}"
+    settings = served_settings(artifacts, tmp_path, "redis://127.0.0.1:6379/0", RATELIMIT_KEY_PREFIX=prefix)
+    try:
+        with gunicorn(settings, workers=2) as first, gunicorn(settings, workers=2) as second:
+            statuses = burst([first, second], 30)
+        assert statuses.count(200) == 20 and statuses.count(429) == 10
+    finally:
+        client = redis.Redis(host="127.0.0.1", port=6379, db=0)
+        leftovers = list(client.scan_iter(match=f"*{prefix}*"))
+        if leftovers:
+            client.delete(*leftovers)
