@@ -1,9 +1,10 @@
-"""Latency of mlapi under gunicorn on loopback: p50/p95/p99 per use case, req/s, batch texts/s.
+"""Latency of mlapi under gunicorn on loopback, with and without auth and rate limits.
 
-Starts ``gunicorn --preload`` with the project's trained artifacts on a free
-127.0.0.1 port, sends a bounded number of requests, prints one table, stops
-the server. Each use case is measured on its model card's example. Run with
-``make bench`` (which trains what is missing first).
+Starts ``gunicorn --preload`` (2 workers) with the project's trained artifacts on a
+free 127.0.0.1 port, once per scenario, with a temporary database and limit store
+(your keys and counters are never touched). Each use case is measured on its model
+card's example; the loops are bounded. Prints one table. Run with ``make bench``
+(which trains what is missing first).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +26,7 @@ WARMUP = 30
 CONCURRENCY = 8
 BATCH = 1000
 SINGLE = {"text": "The flight was delayed two hours and nobody told us anything."}
+HIGH = "1000000/minute"  # limits on, but never reached
 
 
 def free_port() -> int:
@@ -32,85 +35,100 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def post(port: int, path: str, body: dict) -> tuple[int, float]:
-    """Send one JSON POST on a new connection; return status and milliseconds."""
-    payload = json.dumps(body)
+def call(port: int, method: str, path: str, body: dict | None = None,
+         headers: dict | None = None) -> tuple[int, float, bytes]:
+    """One request on a new connection: status, milliseconds, body."""
     started = time.perf_counter()
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("POST", path, payload, {"Content-Type": "application/json"})
+    connection.request(method, path, json.dumps(body) if body else None,
+                       {"Content-Type": "application/json", **(headers or {})})
     response = connection.getresponse()
-    response.read()
+    data = response.read()
     connection.close()
-    return response.status, (time.perf_counter() - started) * 1000
+    return response.status, (time.perf_counter() - started) * 1000, data
 
 
-def wait_until_ready(port: int, server: subprocess.Popen, seconds: float = 60) -> float:
-    """Poll /api/v1/health; return how long the server took to answer 200."""
+def start(settings: dict[str, str]) -> tuple[subprocess.Popen, int, float]:
+    """Start gunicorn with ``settings`` as MLAPI_* variables; return it, its port and its start time."""
+    port = free_port()
+    env = {**os.environ, **{f"MLAPI_{k}": v for k, v in settings.items()}, "MLAPI_LOG_LEVEL": "WARNING"}
+    command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
+    command.append("wsgi:app")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
+    while time.perf_counter() - started < 120:
         if server.poll() is not None:
             sys.exit("gunicorn exited before it was ready")
         try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/v1/health")
-            if connection.getresponse().status == 200:
-                return time.perf_counter() - started
+            if call(port, "GET", "/api/v1/health")[0] == 200:
+                return server, port, time.perf_counter() - started
         except OSError:
             time.sleep(0.1)
     sys.exit("gunicorn was not ready in time")
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[q - 1]
-
-
-def get_json(port: int, path: str) -> dict:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    connection.request("GET", path)
-    return json.loads(connection.getresponse().read())
-
-
-def latencies(port: int, path: str, body: dict) -> list[float]:
+def latencies(port: int, path: str, body: dict, headers: dict) -> list[float]:
     """Milliseconds of REQUESTS sequential requests, after a warm-up."""
     for _ in range(WARMUP):
-        post(port, path, body)
-    timed = [post(port, path, body) for _ in range(REQUESTS)]
-    assert all(status == 200 for status, _ in timed), f"a request to {path} failed"
-    return [ms for _, ms in timed]
+        call(port, "POST", path, body, headers)
+    timed = [call(port, "POST", path, body, headers) for _ in range(REQUESTS)]
+    assert all(status == 200 for status, _, _ in timed), f"a request to {path} failed"
+    return [ms for _, ms, _ in timed]
 
 
-def main() -> None:
-    port = free_port()
-    command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
-    command.append("wsgi:app")
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              env={**os.environ, "MLAPI_LOG_LEVEL": "WARNING"})
-    rows = []
+def new_key(settings: dict[str, str]) -> str:
+    """A client key in the scenario's temporary database."""
+    env = {**os.environ, **{f"MLAPI_{k}": v for k, v in settings.items()}}
+    created = subprocess.run([sys.executable, "-m", "flask", "--app", "mlapi", "keys", "create", "bench"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    return created.stdout.strip()
+
+
+def scenario(settings: dict[str, str], headers: dict, everything: bool) -> dict:
+    """p50 per use case, and with ``everything`` also the concurrency and batch figures."""
+    server, port, ready = start(settings)
     try:
-        ready = wait_until_ready(port, server)
-        for entry in get_json(port, "/api/v1/models")["models"]:
-            example = get_json(port, f"/api/v1/models/{entry['name']}")["example"]
-            times = latencies(port, f"/api/v1/{entry['name']}", example)
-            rows.append((entry["name"], statistics.median(times), percentile(times, 95), percentile(times, 99)))
-
-        started = time.perf_counter()
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
-            statuses = list(pool.map(lambda _: post(port, "/api/v1/sentiment", SINGLE)[0], range(REQUESTS)))
-        rate = REQUESTS / (time.perf_counter() - started)
-        assert all(status == 200 for status in statuses), "a concurrent request failed"
-
-        texts = [f"{SINGLE['text']} ({i})" for i in range(BATCH)]
-        batch_ms = min(post(port, "/api/v1/sentiment", {"texts": texts})[1] for _ in range(3))
+        figures: dict = {"ready": ready, "p50": {}}
+        for entry in json.loads(call(port, "GET", "/api/v1/models")[2])["models"]:
+            example = json.loads(call(port, "GET", f"/api/v1/models/{entry['name']}")[2])["example"]
+            times = latencies(port, f"/api/v1/{entry['name']}", example, headers)
+            figures["p50"][entry["name"]] = (statistics.median(times), statistics.quantiles(times, n=100)[98])
+        if everything:
+            started = time.perf_counter()
+            with ThreadPoolExecutor(CONCURRENCY) as pool:
+                statuses = list(pool.map(lambda _: call(port, "POST", "/api/v1/sentiment", SINGLE, headers)[0],
+                                         range(REQUESTS)))
+            figures["rate"] = REQUESTS / (time.perf_counter() - started)
+            assert all(status == 200 for status in statuses), "a concurrent request failed"
+            texts = {"texts": [f"{SINGLE['text']} ({i})" for i in range(BATCH)]}
+            figures["batch_ms"] = min(call(port, "POST", "/api/v1/sentiment", texts, headers)[1] for _ in range(3))
+        return figures
     finally:
         server.terminate()
         server.wait(timeout=30)
 
-    print(f"gunicorn --preload, 2 workers, 127.0.0.1; ready {ready:.2f} s after start")
-    print(f"{'use case (card example)':<26}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}")
-    for name, p50, p95, p99 in rows:
-        print(f"{name:<26}{p50:>10.2f}{p95:>10.2f}{p99:>10.2f}")
-    print(f"sentiment req/s at concurrency {CONCURRENCY}: {rate:.0f}")
-    print(f"sentiment batch of {BATCH}: {batch_ms:.0f} ms (best of 3), {BATCH / batch_ms * 1000:.0f} texts/s")
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        base = {"DATABASE_URL": f"sqlite:///{scratch}/bench.db",
+                "RATELIMIT_STORAGE": f"mlapi+sqlite:///{scratch}/ratelimits.db",
+                "RATELIMIT_ANONYMOUS": HIGH, "RATELIMIT_CLIENT": HIGH}
+        key = new_key(base)
+        runs = {
+            "no limits, anonymous": scenario({**base, "RATELIMIT_ENABLED": "false"}, {}, everything=False),
+            "limits, anonymous": scenario(base, {}, everything=False),
+            "limits, client key": scenario(base, {"Authorization": f"Bearer {key}"}, everything=True),
+        }
+    names = list(runs["limits, client key"]["p50"])
+    print(f"gunicorn --preload, 2 workers, 127.0.0.1; {REQUESTS} sequential requests per cell; p50 (p99) ms")
+    print(f"{'scenario':<24}" + "".join(f"{name:>20}" for name in names))
+    for label, figures in runs.items():
+        cells = "".join(f"{f'{p50:.2f} ({p99:.1f})':>20}" for p50, p99 in (figures["p50"][n] for n in names))
+        print(f"{label:<24}{cells}")
+    full = runs["limits, client key"]
+    print(f"ready after start: {full['ready']:.2f} s")
+    print(f"sentiment, client key: {full['rate']:.0f} req/s at concurrency {CONCURRENCY}; "
+          f"batch of {BATCH} in {full['batch_ms']:.0f} ms ({BATCH / full['batch_ms'] * 1000:.0f} texts/s)")
 
 
 if __name__ == "__main__":

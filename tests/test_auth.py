@@ -107,6 +107,7 @@ def test_key_lifecycle_through_the_cli(app, client):
 
     for _ in range(3):
         assert predict(client, {"X-API-Key": key}).status_code == 200
+    app.extensions["key_usage"].flush()  # the background thread does this every second
     listing = runner.invoke(args=["keys", "list"]).output
     row = next(line for line in listing.splitlines() if line.startswith("lab-3"))
     assert "client" in row and "1200/minute" in row and row.split()[-2] == "3" and row.endswith("active")
@@ -116,3 +117,23 @@ def test_key_lifecycle_through_the_cli(app, client):
     assert runner.invoke(args=["keys", "revoke", "lab-3"]).exit_code != 0
     assert "revoked" in runner.invoke(args=["keys", "list"]).output
     assert predict(client, {"X-API-Key": key}).status_code == 401
+
+
+def test_usage_counts_add_up_across_flushes_and_days(app, keys):
+    from datetime import UTC, datetime, timedelta
+
+    recorder = app.extensions["key_usage"]
+    with app.app_context():
+        row = db.session.scalar(select(ApiKey).where(ApiKey.name == "student"))
+        row.usage_day, row.requests_on_usage_day = (datetime.now(UTC) - timedelta(days=1)).date(), 50
+        db.session.commit()
+        key_id = row.id
+    for _ in range(2):
+        recorder.add(key_id)
+    recorder.flush()
+    recorder.add(key_id)
+    recorder.flush()
+    with app.app_context():
+        row = db.session.get(ApiKey, key_id)
+        assert row.requests_today() == 3  # yesterday's 50 do not count today
+        assert row.last_used_at is not None

@@ -71,6 +71,13 @@ def test_limit_storage_down_fails_open_logged_and_counted(make_app, caplog):
     assert any("rate-limit storage unreachable" in problem for problem in health.get_json()["problems"])
 
 
+def test_limits_can_be_switched_off(make_app):
+    client = make_app(RATELIMIT_ENABLED=False, RATELIMIT_ANONYMOUS="1/minute").test_client()
+    assert [predict(client).status_code for _ in range(3)] == [200, 200, 200]
+    assert "X-RateLimit-Limit" not in predict(client).headers
+    assert client.get("/api/v1/health").status_code == 200
+
+
 def burst(ports: list[int], count: int) -> list[int]:
     """``count`` predictions spread over ``ports`` from 8 threads; their statuses."""
     def one(i: int) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, security, tracing, web
+from mlapi import api, auth, cli, security, tracing, usage, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
@@ -37,6 +37,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     tracing.init_app(app)  # request hooks run in this order: trace, cap, authenticate, limit
     security.init_app(app)
     auth.init_app(app)
+    usage.init_app(app)
     init_limits(app)
     register_error_handlers(app)
     for package in PACKAGES:

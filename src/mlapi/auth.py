@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask import Flask, current_app, g, request
-from sqlalchemy import String, select, update
+from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi.errors import MlapiError
@@ -115,17 +115,6 @@ def find_key(key: str) -> ApiKey | None:
     return row
 
 
-def record_use(row: ApiKey) -> None:
-    """Count one request for the key today and note when it was last used."""
-    now = datetime.now(UTC)
-    today = now.date()
-    count = row.requests_on_usage_day + 1 if row.usage_day == today else 1
-    db.session.execute(
-        update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now, usage_day=today, requests_on_usage_day=count)
-    )
-    db.session.commit()
-
-
 def required_role() -> str:
     """The role the matched view asks for: ``admin`` for :func:`admin_only` views, else ``client``."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -152,7 +141,7 @@ def authenticate() -> None:
     if row is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
     g.caller = Caller(row.name, row.role, row.rate_limit)
-    record_use(row)
+    current_app.extensions["key_usage"].add(row.id)
     if required_role() == "admin" and row.role != "admin":
         raise Forbidden("This endpoint needs an admin key; yours is a client key.")
 

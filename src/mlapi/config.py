@@ -27,6 +27,7 @@ class Config:
     RATELIMIT_CLIENT = "600/minute"
     RATELIMIT_STORAGE = f"mlapi+sqlite:///{PROJECT_ROOT / 'var' / 'ratelimits.db'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
+    RATELIMIT_ENABLED = True  # false switches limits off (benchmarks); flask-limiter reads it
     LOG_LEVEL = "INFO"
 
 

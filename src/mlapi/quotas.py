@@ -46,7 +46,7 @@ def counting_logger(failures: StorageFailures) -> logging.Logger:
 def storage_problem(app: Flask) -> str | None:
     """Why limits are not being enforced right now, or None when the storage answers."""
     limiter = app.extensions["quotas"]
-    if limiter.storage.check():
+    if not limiter.enabled or limiter.storage.check():
         return None
     failures = app.extensions["quota_failures"].count
     return f"rate-limit storage unreachable: requests are answered without limits ({failures} so far in this worker)"
