@@ -67,6 +67,22 @@ def start(settings: dict[str, str]) -> tuple[subprocess.Popen, int, float]:
     sys.exit("gunicorn was not ready in time")
 
 
+def memory_mb(pid: int) -> tuple[float, float]:
+    """RSS and PSS (shared pages split between the processes sharing them) of ``pid``, in MB."""
+    figures = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("Rss", "Pss"):
+            figures[name] = int(value.split()[0]) / 1024
+    return figures["Rss"], figures["Pss"]
+
+
+def workers_memory(master: int) -> list[tuple[float, float]]:
+    """RSS and PSS of each gunicorn worker (the master's children)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [memory_mb(int(child)) for child in children]
+
+
 def latencies(port: int, path: str, body: dict, headers: dict) -> list[float]:
     """Milliseconds of REQUESTS sequential requests, after a warm-up."""
     for _ in range(WARMUP):
@@ -102,6 +118,7 @@ def scenario(settings: dict[str, str], headers: dict, everything: bool) -> dict:
             assert all(status == 200 for status in statuses), "a concurrent request failed"
             texts = {"texts": [f"{SINGLE['text']} ({i})" for i in range(BATCH)]}
             figures["batch_ms"] = min(call(port, "POST", "/api/v1/sentiment", texts, headers)[1] for _ in range(3))
+            figures["memory"] = workers_memory(server.pid)
         return figures
     finally:
         server.terminate()
@@ -129,6 +146,8 @@ def main() -> None:
     print(f"ready after start: {full['ready']:.2f} s")
     print(f"sentiment, client key: {full['rate']:.0f} req/s at concurrency {CONCURRENCY}; "
           f"batch of {BATCH} in {full['batch_ms']:.0f} ms ({BATCH / full['batch_ms'] * 1000:.0f} texts/s)")
+    for number, (rss, pss) in enumerate(full["memory"], 1):
+        print(f"worker {number}: RSS {rss:.0f} MB, PSS {pss:.0f} MB (models loaded once in the master and shared)")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,21 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from mlapi import create_app
 from mlapi.training import train_all
+from tests.servers import reachable
 
 SAMPLE = 0.05
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+needs_postgres = pytest.mark.skipif(
+    not reachable("127.0.0.1", 5432), reason="no PostgreSQL on 127.0.0.1:5432 (start one to run this test)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +53,8 @@ def make_app(tmp_path, artifacts):
             "RATELIMIT_STORAGE": f"mlapi+sqlite:///{tmp_path / 'ratelimits.db'}",
             "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
             "RATELIMIT_CLIENT": "100000/minute",
+            "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves
+            "USAGE_FLUSH_SECONDS": 0,
         }
         return create_app({**settings, **config})
 
@@ -60,3 +69,16 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def postgres_schema():
+    """A database URL whose tables live in a schema of their own, dropped afterwards."""
+    schema = f"mlapi_test_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(POSTGRES.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+    engine.dispose()

@@ -107,7 +107,7 @@ def test_key_lifecycle_through_the_cli(app, client):
 
     for _ in range(3):
         assert predict(client, {"X-API-Key": key}).status_code == 200
-    app.extensions["key_usage"].flush()  # the background thread does this every second
+    app.extensions["key_usage"].flush()  # in a server, a background thread does this every second
     listing = runner.invoke(args=["keys", "list"]).output
     row = next(line for line in listing.splitlines() if line.startswith("lab-3"))
     assert "client" in row and "1200/minute" in row and row.split()[-2] == "3" and row.endswith("active")

@@ -1,6 +1,5 @@
 """The registry: newest by default, the active pointer, and refusing files that fail their sha256."""
 import json
-import socket
 
 import pytest
 
@@ -8,7 +7,7 @@ from mlapi.catalog import USE_CASES
 from mlapi.config import Config
 from mlapi.registry import ActiveVersion, ArtifactRefused, Registry, registry
 from mlapi.training import train_use_case
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, needs_postgres
 
 
 def add_version(artifacts) -> str:
@@ -86,27 +85,16 @@ def test_card_records_what_training_did(artifacts):
     assert set(card["dataset"]) == {"name", "rows", "license", "source"}
 
 
-def postgres_reachable() -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not postgres_reachable(), reason="no PostgreSQL on 127.0.0.1:5432 (set one up to run this test)")
-def test_active_pointer_in_postgresql(artifacts, make_app):
-    add_version(artifacts)
-    url = "postgresql://postgres@127.0.0.1:5432/test"
-    app = make_app(DATABASE_URL=url)
+@needs_postgres
+def test_active_pointer_in_postgresql(artifacts, make_app, postgres_schema):
     from mlapi.extensions import db
 
-    try:
-        with app.app_context():
-            registry.activate("sentiment", "v1")
-            assert db.session.get(ActiveVersion, "sentiment").version == "v1"
-            assert db.engine.dialect.name == "postgresql"
-        assert served_version(make_app(DATABASE_URL=url).test_client()) == "v1"
-    finally:
-        with app.app_context():
-            ActiveVersion.__table__.drop(db.engine)
+    add_version(artifacts)
+    app = make_app(DATABASE_URL=postgres_schema)
+    with app.app_context():
+        registry.activate("sentiment", "v1")
+        assert db.session.get(ActiveVersion, "sentiment").version == "v1"
+        assert db.engine.dialect.name == "postgresql"
+    assert served_version(make_app(DATABASE_URL=postgres_schema).test_client()) == "v1"
+    with app.app_context():
+        db.engine.dispose()  # let the schema be dropped

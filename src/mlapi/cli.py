@@ -1,6 +1,8 @@
 """flask --app mlapi train | models."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,14 +26,20 @@ NAMES = [use_case.name for use_case in USE_CASES]
 @click.option("--missing", is_flag=True, help="Only use cases that have no trained version yet.")
 @click.option("--sample", type=click.FloatRange(0.01, 1.0), default=1.0, show_default=True,
               help="Fraction of the data to train on (quick trials).")
+@click.option("--activate", is_flag=True, help="Serve the new version at once (otherwise the active one stays).")
 @with_appcontext
-def train_command(name: str, missing: bool, sample: float) -> None:
-    """Train NAME (or all) as a new version and print its held-out metrics."""
+def train_command(name: str, missing: bool, sample: float, activate: bool) -> None:
+    """Train NAME (or all) as a new version and print its held-out metrics.
+
+    The version that serves stays the same unless --activate is given, so the
+    new card can be compared first (flask --app mlapi models list).
+    """
     data_dir = Path(current_app.config["DATA_DIR"])
     for chosen in NAMES if name == "all" else [name]:
         if missing and registry.versions(chosen):
             click.echo(f"{chosen}: already trained ({registry.versions(chosen)[-1]}), skipped")
             continue
+        registry.pin(chosen)
         steps = registry.use_cases[chosen].training_steps
         with click.progressbar(length=len(steps) + 1, label=f"Training {chosen}", item_show_func=lambda s: s) as bar:
             card = train_use_case(registry, chosen, data_dir, sample, step=lambda label: bar.update(1, label))
@@ -39,20 +47,33 @@ def train_command(name: str, missing: bool, sample: float) -> None:
         click.echo(f"{chosen} {card['version']} held-out metrics:")
         for metric, value in card["metrics"].items():
             click.echo(f"  {metric}: {value}")
+        if activate:
+            registry.activate(chosen, card["version"])
+        click.echo(f"{chosen}: {registry.active_version(chosen)} is active")
+
+
+@contextmanager
+def refusals_as_errors() -> Iterator[None]:
+    """Show a refused registry change as a one-line error, exit status 1."""
+    try:
+        yield
+    except ArtifactRefused as refused:
+        raise click.ClickException(str(refused)) from None
 
 
 models_group = AppGroup("models", help="List versions and choose the one that serves.")
 
 
 @models_group.command("list")
-def list_models() -> None:
-    """Every version of every model with its metrics; * marks the one serving."""
-    for name in registry.use_cases:
-        serving = registry.loaded.get(name)
-        click.echo(name)
-        for version in registry.versions(name):
-            mark = "*" if serving and serving.version == version else " "
-            metrics = registry.card(name, version)["metrics"]
+@click.argument("name", type=click.Choice(NAMES), required=False)
+def list_models(name: str | None) -> None:
+    """Every version of NAME (or of every model) with its metrics; * marks the active one."""
+    for listed in [name] if name else NAMES:
+        active = registry.active_version(listed)
+        click.echo(listed)
+        for version in registry.versions(listed):
+            mark = "*" if version == active else " "
+            metrics = registry.card(listed, version)["metrics"]
             figures = ", ".join(f"{key}={value}" for key, value in metrics.items() if isinstance(value, float))
             click.echo(f"  {mark} {version}  {figures}")
 
@@ -62,11 +83,28 @@ def list_models() -> None:
 @click.argument("version")
 def activate(name: str, version: str) -> None:
     """Make VERSION of NAME the one that serves (it is loaded and checked first)."""
-    try:
+    with refusals_as_errors():
         registry.activate(name, version)
-    except ArtifactRefused as refused:
-        raise click.ClickException(str(refused)) from None
-    click.echo(f"{name}: {version} is now active")
+    click.echo(f"{name}: {version} is now active; running servers switch within about two seconds")
+
+
+@models_group.command("rollback")
+@click.argument("name", type=click.Choice(NAMES))
+def rollback(name: str) -> None:
+    """Make the version that was active before the current one active again."""
+    with refusals_as_errors():
+        loaded = registry.rollback(name)
+    click.echo(f"{name}: back to {loaded.version}")
+
+
+@models_group.command("delete")
+@click.argument("name", type=click.Choice(NAMES))
+@click.argument("version")
+def delete(name: str, version: str) -> None:
+    """Delete VERSION of NAME from disk (never the active one)."""
+    with refusals_as_errors():
+        registry.delete(name, version)
+    click.echo(f"{name}: {version} deleted")
 
 
 keys_group = AppGroup("keys", help="Create, list and revoke API keys.")

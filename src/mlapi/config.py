@@ -16,6 +16,7 @@ class Config:
 
     ENV = "development"  # "production" refuses to start without MLAPI_SECRET_KEY
     SECRET_KEY = DEV_SECRET_KEY
+    SESSION_COOKIE_SAMESITE = "Lax"  # the session only carries the CSRF token of admin forms
     TRUSTED_PROXIES = 0  # how many proxies (a load balancer) set X-Forwarded-For in front of mlapi
 
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")
@@ -27,6 +28,8 @@ class Config:
     RATELIMIT_CLIENT = "600/minute"
     RATELIMIT_STORAGE = f"mlapi+sqlite:///{PROJECT_ROOT / 'var' / 'ratelimits.db'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
+    SYNC_SECONDS = 1.0  # how often each worker checks the database for a newly activated version
+    USAGE_FLUSH_SECONDS = 1.0  # how often each worker writes its keys' request counts
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks); flask-limiter reads it
     LOG_LEVEL = "INFO"
 

@@ -7,6 +7,11 @@ A model file is unpickled only after its sha256 matches its card. The active
 version of each model lives in the database (newest when none was chosen);
 if it fails to load, the newest version that loads is served instead and
 :meth:`Registry.health` reports the problem.
+
+Hot swap: every worker process reads the active versions from the database
+once a second (:meth:`Registry.sync`, in a background thread), loads and
+checks a newly chosen version off the request path, then swaps it in with one
+assignment. A request takes one :class:`Loaded` and is served wholly by it.
 """
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,10 +29,11 @@ from typing import Any
 
 import joblib
 from flask import Flask, current_app
-from sqlalchemy import String
+from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
 
+from mlapi.background import ProcessLoop
 from mlapi.errors import ModelUnavailable
 from mlapi.extensions import db
 from mlapi.usecase import Trained, UseCase
@@ -45,6 +52,16 @@ class ActiveVersion(db.Model):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+
+class Activation(db.Model):
+    """Every choice of an active version, oldest first: what rollback goes back along."""
+
+    __tablename__ = "activations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    activated_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -75,6 +92,7 @@ class Registry:
         self.use_cases = {use_case.name: use_case for use_case in use_cases}
         self.loaded: dict[str, Loaded] = {}
         self.problems: dict[str, list[str]] = {}
+        self.refused: set[tuple[str, str]] = set()  # (name, version) that failed: not retried by sync
 
     # Reading what is on disk
 
@@ -90,12 +108,14 @@ class Registry:
         """The card of one version, as written by training."""
         return json.loads((self.artifacts_dir / name / version / CARD_FILE).read_text())
 
-    def active_version(self, name: str) -> str | None:
-        """The chosen version from the database, else the newest; None when untrained."""
-        row = db.session.get(ActiveVersion, name)
+    def active_version(self, name: str, chosen: str | None = None) -> str | None:
+        """The chosen version (from the database unless given), else the newest; None when untrained."""
+        if chosen is None:
+            row = db.session.get(ActiveVersion, name)
+            chosen = row.version if row else None
         versions = self.versions(name)
-        if row is not None and row.version in versions:
-            return row.version
+        if chosen in versions:
+            return chosen
         return versions[-1] if versions else None
 
     # Loading
@@ -131,10 +151,31 @@ class Registry:
                     self.loaded[name] = self.load(name, version)
                     break
                 except ArtifactRefused as refused:
-                    log.error("model refused: %s", refused)
-                    self.problems[name].append(str(refused))
+                    self.refuse(name, version, refused)
             if name in self.loaded and self.problems[name]:
                 self.problems[name].append(f"{name}: serving {self.loaded[name].version} instead of {wanted}")
+
+    def refuse(self, name: str, version: str, refused: ArtifactRefused) -> None:
+        log.error("model refused: %s", refused)
+        self.refused.add((name, version))
+        self.problems[name].append(str(refused))
+
+    def sync(self) -> None:
+        """Serve what the database says is active now; a version that fails is never served."""
+        chosen = {row.name: row.version for row in db.session.scalars(select(ActiveVersion))}
+        for name in self.use_cases:
+            wanted = self.active_version(name, chosen.get(name))
+            serving = self.loaded.get(name)
+            if wanted is None or (serving and serving.version == wanted) or (name, wanted) in self.refused:
+                continue
+            try:
+                loaded = self.load(name, wanted)
+            except ArtifactRefused as refused:
+                self.refuse(name, wanted, refused)
+                continue
+            self.loaded[name] = loaded
+            self.problems[name] = []
+            log.info("now serving %s %s", name, wanted)
 
     def get(self, name: str) -> Loaded:
         """The serving version of ``name``.
@@ -154,11 +195,49 @@ class Registry:
         if version not in self.versions(name):
             raise ArtifactRefused(f"{name} has no version {version}")
         loaded = self.load(name, version)
-        db.session.merge(ActiveVersion(name=name, version=version, changed_at=datetime.now(UTC)))
-        db.session.commit()
+        self.choose(name, version)
         self.loaded[name] = loaded
         self.problems[name] = []
         return loaded
+
+    def choose(self, name: str, version: str) -> None:
+        """Record ``version`` as the active one, and in the history."""
+        now = datetime.now(UTC)
+        db.session.merge(ActiveVersion(name=name, version=version, changed_at=now))
+        db.session.add(Activation(name=name, version=version, activated_at=now))
+        db.session.commit()
+
+    def pin(self, name: str) -> None:
+        """Make the version serving now the chosen one, so that a newer version does not take over."""
+        current = self.active_version(name)
+        if current is not None and db.session.get(ActiveVersion, name) is None:
+            self.choose(name, current)
+
+    def rollback(self, name: str) -> Loaded:
+        """Go back to the version that was active before the current one.
+
+        :raises ArtifactRefused: there is none left, or it fails its check.
+        """
+        current = self.active_version(name)
+        history = db.session.scalars(
+            select(Activation.version).where(Activation.name == name).order_by(Activation.id.desc())
+        ).all()
+        earlier = [v for v in history if v != current and v in self.versions(name)]
+        if not earlier:
+            raise ArtifactRefused(f"{name} has no earlier active version to roll back to")
+        return self.activate(name, earlier[0])
+
+    def delete(self, name: str, version: str) -> None:
+        """Remove a version from disk; never the active one.
+
+        :raises ArtifactRefused: the version is active, serving, or does not exist.
+        """
+        serving = self.loaded.get(name)
+        if version == self.active_version(name) or (serving and serving.version == version):
+            raise ArtifactRefused(f"{name} {version} is active: activate another version before deleting it")
+        if version not in self.versions(name):
+            raise ArtifactRefused(f"{name} has no version {version}")
+        shutil.rmtree(self.artifacts_dir / name / version)
 
     def health(self) -> tuple[bool, dict[str, str | None], list[str]]:
         """Whether every model serves its active version; the serving versions; the problems."""
@@ -194,11 +273,18 @@ class Registry:
 
 
 def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
-    """Create the app's registry and load the active version of every model."""
+    """Create the app's registry, load the active version of every model, keep it in sync."""
     made = Registry(Path(app.config["ARTIFACTS_DIR"]), use_cases)
     app.extensions["registry"] = made
     with app.app_context():
         made.load_active()
+
+    def sync_in_app() -> None:
+        with app.app_context():
+            made.sync()
+
+    syncing = ProcessLoop("mlapi-registry-sync", app.config["SYNC_SECONDS"], sync_in_app)
+    app.before_request(syncing.ensure_started)
     return made
 
 

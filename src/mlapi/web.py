@@ -1,9 +1,12 @@
-"""The home page: every use case with its serving version and headline metric."""
+"""The home page and /models: every use case, its versions and the one that serves."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms import ValidationError
 
-from mlapi.registry import registry
+from mlapi.auth import find_key
+from mlapi.registry import ArtifactRefused, registry
 
 bp = Blueprint("web", __name__)
 
@@ -23,3 +26,46 @@ def home():
 def navigation() -> dict:
     """Every page's menu lists the use cases."""
     return {"nav_use_cases": list(registry.use_cases.values())}
+
+
+@bp.route("/models", methods=["GET", "POST"])
+def models_page():
+    """Every version's metrics side by side; an admin (key in a CSRF-protected form) switches versions."""
+    message, status = None, 200
+    if request.method == "POST":
+        message, status = change_version(request.form)
+    use_cases = []
+    for name, use_case in registry.use_cases.items():
+        cards = [registry.card(name, version) for version in registry.versions(name)]
+        metrics = sorted({key for card in cards for key, value in card["metrics"].items() if is_figure(value)})
+        use_cases.append({"use_case": use_case, "cards": cards, "metrics": metrics,
+                          "active": registry.active_version(name)})
+    return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf()), status
+
+
+def is_figure(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def change_version(form) -> tuple[dict, int]:
+    """Activate or roll back as the admin form asks; the message to show and the status."""
+    try:
+        validate_csrf(form.get("csrf_token"))
+    except ValidationError:
+        return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
+    row = find_key(form.get("key", "").strip())
+    if row is None:
+        return {"error": "That API key is unknown or revoked."}, 401
+    if row.role != "admin":
+        return {"error": "Switching versions needs an admin key; that one is a client key."}, 403
+    name = form.get("name", "")
+    if name not in registry.use_cases:
+        return {"error": f"There is no model named {name!r}."}, 404
+    try:
+        if form.get("action") == "rollback":
+            loaded = registry.rollback(name)
+        else:
+            loaded = registry.activate(name, form.get("version", ""))
+    except ArtifactRefused as refused:
+        return {"error": f"{refused}; nothing changed."}, 422
+    return {"ok": f"{name}: {loaded.version} is now active. Every worker serves it within about two seconds."}, 200
