@@ -1,5 +1,5 @@
 """Every use case mlapi serves. A new one is a package with ``bp`` and ``use_case``, listed here."""
-from mlapi import recommend, sentiment
+from mlapi import demand, recommend, sentiment
 
-PACKAGES = (sentiment, recommend)
+PACKAGES = (sentiment, recommend, demand)
 USE_CASES = tuple(package.use_case for package in PACKAGES)

@@ -1,0 +1,89 @@
+"""POST /api/v1/demand, GET /api/v1/demand/series and the /demand page with its chart."""
+from __future__ import annotations
+
+import csv
+import io
+
+from flask import jsonify, render_template, request
+
+from mlapi import service
+from mlapi.demand import bp
+from mlapi.demand.chart import draw
+from mlapi.demand.model import MAX_HORIZON, series_list
+from mlapi.errors import ValidationFailed
+from mlapi.pages import curl_command, pretty_json
+from mlapi.registry import registry
+
+API_PATH = "/api/v1/demand"
+HISTORY_SHOWN = 52  # weeks of history drawn before the forecast
+
+
+@bp.post(API_PATH)
+def forecast_json():
+    """Forecast ``{"series", "horizon"}`` or ``{"history": [...], "horizon"}``."""
+    return jsonify(service.predict("demand", service.json_payload()))
+
+
+@bp.get("/api/v1/demand/series")
+def series_json():
+    """The known series: id, name and last date."""
+    return jsonify(series=series_list(registry.get("demand").model))
+
+
+@bp.route("/demand", methods=["GET", "POST"])
+def page():
+    """Pick a department and a horizon, or paste a date,sales history; see the chart, table, JSON and curl."""
+    model = registry.get("demand").model
+    form = request.form
+    horizon = int(form["horizon"]) if form.get("horizon", "").isdigit() else 8
+    pasted = form.get("history", "").strip()
+    series = form.get("series") or series_list(model)[0]["id"]
+    payload = pasted_payload(pasted, horizon) if pasted else {"series": series, "horizon": horizon}
+    result = errors = chart = None
+    status = 200
+    if request.method == "POST":
+        try:
+            result = service.predict("demand", payload)
+        except ValidationFailed as failed:
+            errors, status = failed.errors, failed.status
+    if result:
+        chart = draw(shown_history(model, payload), result["forecast"])
+    return render_template(
+        "demand/page.html",
+        series_options=series_list(model),
+        series=series,
+        horizon=horizon,
+        max_horizon=MAX_HORIZON,
+        pasted=pasted,
+        result=result,
+        errors=errors,
+        chart=chart,
+        result_json=pretty_json(result) if result else None,
+        curl=curl_command(API_PATH, payload),
+    ), status
+
+
+def pasted_payload(text: str, horizon: int) -> dict:
+    """A ``date,sales`` paste as the API's history (a header line is skipped; bad numbers stay text for the 422)."""
+    rows = [row for row in csv.reader(io.StringIO(text)) if len(row) >= 2 and row[0].strip()]
+    if rows and not rows[0][0].strip()[:1].isdigit():
+        rows = rows[1:]
+    history = [{"date": date.strip(), "sales": number(sales)} for date, sales, *_ in rows]
+    return {"history": history, "horizon": horizon}
+
+
+def number(text: str) -> float | str:
+    try:
+        return float(text)
+    except ValueError:
+        return text.strip()
+
+
+def shown_history(model, payload: dict) -> list[tuple[str, float]]:
+    """The last weeks of the history the forecast continues, as (date, sales)."""
+    if "series" in payload:
+        known = model.series[payload["series"]]
+        pairs = zip((str(d) for d in known.dates), known.sales.tolist(), strict=True)
+    else:
+        pairs = sorted((w["date"], w["sales"]) for w in payload["history"])
+    return list(pairs)[-HISTORY_SHOWN:]

@@ -1,0 +1,46 @@
+"""Request schema of the demand API: a known series, or the client's own weekly history."""
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from mlapi.demand.model import MAX_HORIZON, MIN_HISTORY, check_history, series_list
+from mlapi.errors import ValidationFailed
+
+MAX_WEEKS = 1000
+
+
+class Week(Schema):
+    date = fields.Date(required=True, metadata={"description": "ISO date of the week, e.g. 2012-01-06."})
+    sales = fields.Float(required=True, allow_nan=False, metadata={"description": "Sales that week."})
+
+
+class DemandRequest(Schema):
+    """A known ``series`` id or a ``history`` of weekly sales, and how many weeks to forecast."""
+
+    series = fields.String(validate=validate.Length(min=1, max=64),
+                           metadata={"description": "An id from GET /api/v1/demand/series."})
+    history = fields.List(fields.Nested(Week), validate=validate.Length(min=1, max=MAX_WEEKS),
+                          metadata={"description": f"At least {MIN_HISTORY} consecutive weeks, one a week."})
+    horizon = fields.Integer(strict=True, load_default=8, validate=validate.Range(1, MAX_HORIZON),
+                             metadata={"description": "Weeks to forecast, 1 to 52 (default 8)."})
+
+    @validates_schema
+    def one_of_series_or_history(self, data: dict, **kwargs) -> None:
+        if ("series" in data) == ("history" in data):
+            raise ValidationError("Send either 'series' or 'history', not both and not neither.", "_schema")
+        if "history" in data and (problem := check_history(data["history"])):
+            raise ValidationError(f"{problem[0].upper()}{problem[1:]}.", "history")
+
+    @post_load
+    def to_items(self, data: dict, **kwargs) -> dict:
+        return {"items": [data], "batch": False}
+
+
+def check_known_series(model, items: list[dict]) -> None:
+    """Refuse a series id the model does not know, listing the known ones.
+
+    :raises ValidationFailed: unknown series (422).
+    """
+    known = [entry["id"] for entry in series_list(model)]
+    for item in items:
+        if "series" in item and item["series"] not in known:
+            message = f"Unknown series {item['series']!r}; known: {', '.join(known)}."
+            raise ValidationFailed(message, {"series": [message]})

@@ -1,0 +1,98 @@
+"""POST /api/v1/demand, GET /api/v1/demand/series and the /demand page, on the same inputs."""
+import html
+import json
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlapi.config import Config
+
+DATA = pd.read_csv(Path(Config.DATA_DIR) / "demand" / "walmart_sales_weekly.csv")
+DEPT_1 = DATA[DATA.id == "1_1"]
+HISTORY = [{"date": d, "sales": float(v)} for d, v in zip(DEPT_1.Date, DEPT_1.Weekly_Sales, strict=True)]
+
+
+def demand(client, body):
+    return client.post("/api/v1/demand", json=body)
+
+
+def test_known_series_forecast_continues_weekly(client):
+    body = demand(client, {"series": "1_1", "horizon": 5}).get_json()
+    assert body["model"] == {"name": "demand", "version": "v1"} and body["interval"] == 0.8
+    dates = [date.fromisoformat(week["date"]) for week in body["forecast"]]
+    assert dates[0] == date(2012, 10, 26) + timedelta(weeks=1)
+    assert all(later - earlier == timedelta(weeks=1) for earlier, later in zip(dates, dates[1:], strict=False))
+    assert all(week["lower"] <= week["sales"] <= week["upper"] for week in body["forecast"])
+
+
+def test_horizon_defaults_to_eight(client):
+    assert len(demand(client, {"series": "1_1"}).get_json()["forecast"]) == 8
+
+
+def test_own_history_equal_to_a_series_gives_its_forecast(client):
+    own = demand(client, {"history": HISTORY, "horizon": 4}).get_json()["forecast"]
+    known = demand(client, {"series": "1_1", "horizon": 4}).get_json()["forecast"]
+    assert own == known
+
+
+def test_series_list(client):
+    series = client.get("/api/v1/demand/series").get_json()["series"]
+    assert len(series) == 7 and {"id", "name", "last_date"} == set(series[0])
+    assert all(entry["last_date"] == "2012-10-26" for entry in series)
+
+
+def shifted(weeks: list[dict], index: int, **change) -> list[dict]:
+    return [dict(week, **change) if i == index else week for i, week in enumerate(weeks)]
+
+
+@pytest.mark.parametrize(
+    "body, field, words",
+    [
+        ({"history": HISTORY[:20]}, "history", "at least 65 weeks"),
+        ({"history": HISTORY[:40] + HISTORY[41:]}, "history", "one week apart"),
+        ({"history": shifted(HISTORY, 5, date=HISTORY[4]["date"])}, "history", "Duplicate date"),
+        ({"history": shifted(HISTORY, 3, sales="lots")}, "history", "Not a valid number"),
+        ({"history": shifted(HISTORY, 3, date="2012-02-30")}, "history", "Not a valid date"),
+        ({"series": "9_99"}, "series", "known: 1_1"),
+        ({"series": "1_1", "horizon": 0}, "horizon", ""),
+        ({"series": "1_1", "horizon": 53}, "horizon", ""),
+        ({"series": "1_1", "history": HISTORY}, "_schema", "not both"),
+        ({"horizon": 8}, "_schema", "neither"),
+    ],
+)
+def test_bad_requests_are_422_saying_what_is_needed(client, body, field, words):
+    response = demand(client, body)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]
+    assert field in errors and words in json.dumps(errors)
+
+
+def shown_json(page: str) -> dict:
+    return json.loads(re.search(r"<pre class=\"code\"><code>(\{.*?)</code></pre>", html.unescape(page), re.S).group(1))
+
+
+def test_page_department_and_api_agree(client):
+    response = client.post("/demand", data={"series": "1_3", "horizon": "6"})
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert shown_json(page) == demand(client, {"series": "1_3", "horizon": 6}).get_json()
+    assert "<svg" in page and 'class="band"' in page and page.count("<tr><td>20") == 6
+
+
+def test_page_pasted_history_and_api_agree(client):
+    paste = "date,sales\n" + "\n".join(f"{week['date']},{week['sales']}" for week in HISTORY)
+    page = client.post("/demand", data={"history": paste, "horizon": "3"}).get_data(as_text=True)
+    assert shown_json(page) == demand(client, {"history": HISTORY, "horizon": 3}).get_json()
+
+
+def test_page_shows_what_is_wrong_with_a_paste(client):
+    response = client.post("/demand", data={"history": "2012-01-06,10\n2012-01-13,11", "horizon": "3"})
+    assert response.status_code == 422 and "at least 65 weeks" in response.get_data(as_text=True)
+
+
+def test_page_loads_nothing_from_another_host(client):
+    page = client.post("/demand", data={"series": "1_1"}).get_data(as_text=True)
+    assert not re.search(r"""(src|href)=["'](https?:)?//""", page) and "<script" not in page
