@@ -1,0 +1,92 @@
+"""POST /api/v1/xray (JSON base64 or multipart upload), the example images and the /xray page."""
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+from flask import abort, current_app, jsonify, render_template, request
+
+from mlapi import service
+from mlapi.errors import ValidationFailed
+from mlapi.pages import pretty_json
+from mlapi.xray import bp
+from mlapi.xray.examples import examples, png
+
+API_PATH = "/api/v1/xray"
+
+
+@bp.post(API_PATH)
+def predict_json():
+    """Classify ``{"image": base64}``, ``{"images": [...]}`` or a multipart file field ``image``."""
+    if request.mimetype == "multipart/form-data":
+        return jsonify(service.predict("xray", uploaded_payload()))
+    return jsonify(service.predict("xray", service.json_payload()))
+
+
+def uploaded_payload() -> dict:
+    """The multipart upload as a payload for the same schema (raw bytes instead of base64).
+
+    :raises ValidationFailed: no file field ``image`` (422).
+    """
+    upload = request.files.get("image")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("Attach the file in a multipart field named 'image'.", {"image": ["No file sent."]})
+    return {"image": upload.read()}
+
+
+@bp.get("/xray/examples/<int:number>.png")
+def example_png(number: int):
+    """Example ``number`` (0-11) of the test split, as a PNG."""
+    shown = examples(data_dir())
+    if not 0 <= number < len(shown):
+        abort(404)
+    return png(shown[number][0]), 200, {"Content-Type": "image/png", "Cache-Control": "public, max-age=86400"}
+
+
+@bp.route("/xray", methods=["GET", "POST"])
+def page():
+    """Upload an image or pick an example; see the message, the probability, the JSON and curl."""
+    shown = examples(data_dir())
+    result = errors = image = None
+    status = 200
+    if request.method == "POST":
+        raw, image = chosen_image(shown)
+        try:
+            result = service.predict("xray", {"image": raw})
+        except ValidationFailed as failed:
+            errors, status = failed.errors, failed.status
+    return render_template(
+        "xray/page.html",
+        examples=[label for _, label in shown],
+        image=image,
+        result=result,
+        errors=errors,
+        result_json=pretty_json(result) if result else None,
+        curl=upload_curl(),
+    ), status
+
+
+def chosen_image(shown) -> tuple[bytes, str | None]:
+    """The bytes to classify and a data: URL to show them: an example's, or the upload's."""
+    number = request.form.get("example", "")
+    if number.isdigit() and int(number) < len(shown):
+        raw = png(shown[int(number)][0])
+    else:
+        upload = request.files.get("image")
+        raw = upload.read() if upload else b""
+    mime = "image/png" if raw.startswith(b"\x89PNG") else "image/jpeg"
+    shown_url = f"data:{mime};base64,{base64.b64encode(raw).decode()}" if raw else None
+    return raw, shown_url
+
+
+def upload_curl() -> str:
+    """curl commands that fetch an example image and upload it, as a student would their own."""
+    host = request.host_url.rstrip("/")
+    json_body = '"{\\"image\\": \\"$(base64 -w0 chest.png)\\"}"'
+    return (f"curl -s -o chest.png {host}/xray/examples/0.png\n"
+            f"curl -s -X POST {host}{API_PATH} -F image=@chest.png\n"
+            f"# or as JSON:\ncurl -s -X POST {host}{API_PATH} -H 'Content-Type: application/json' -d {json_body}")
+
+
+def data_dir() -> Path:
+    return Path(current_app.config["DATA_DIR"]) / "xray"

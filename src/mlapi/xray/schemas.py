@@ -1,0 +1,65 @@
+"""Request schema of the X-ray API: base64 images (a data: URL too) or uploaded bytes."""
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+
+from mlapi.xray.imaging import preprocess
+
+MAX_BATCH = 64
+DATA_URL = re.compile(r"^data:[\w/+.-]*(;[\w=-]+)*;base64,", re.IGNORECASE)
+
+
+class ImageField(fields.Field):
+    """A PNG or JPEG as base64 text (plain or data: URL) or raw upload bytes, turned into 28x28 pixels."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bytes):
+            raw = value
+        elif isinstance(value, str):
+            raw = decode_base64(value)
+        else:
+            raise ValidationError("Send the image as a base64 string.")
+        try:
+            return preprocess(raw)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
+def decode_base64(text: str) -> bytes:
+    """The bytes of a base64 string, with or without a ``data:...;base64,`` prefix.
+
+    :raises ValidationError: it is empty or not base64.
+    """
+    body = DATA_URL.sub("", text.strip(), count=1)
+    body = re.sub(r"\s+", "", body)
+    if not body:
+        raise ValidationError("The image is empty.")
+    try:
+        return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError("The image is not valid base64.") from None
+
+
+class XrayRequest(Schema):
+    """One image, or a batch of 1 to 64: exactly one of the two."""
+
+    image = ImageField(metadata={"type": "string", "format": "byte",
+                                 "description": "A PNG or JPEG, base64 (a data: URL is fine)."})
+    images = fields.List(ImageField(metadata={"type": "string", "format": "byte"}),
+                         validate=validate.Length(min=1, max=MAX_BATCH),
+                         metadata={"description": "A batch of 1 to 64 images, answered in order."})
+
+    @validates_schema
+    def one_of_image_or_images(self, data: dict, **kwargs) -> None:
+        if ("image" in data) == ("images" in data):
+            raise ValidationError("Send either 'image' or 'images', not both and not neither.", "_schema")
+
+    @post_load
+    def to_items(self, data: dict, **kwargs) -> dict:
+        if "image" in data:
+            return {"items": [{"pixels": data["image"]}], "batch": False}
+        return {"items": [{"pixels": pixels} for pixels in data["images"]], "batch": True}
