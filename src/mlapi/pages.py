@@ -18,3 +18,15 @@ def curl_command(path: str, payload: Any) -> str:
 def pretty_json(data: Any) -> str:
     """``data`` as the API sends it, indented for people."""
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def error_lines(errors: dict[str, Any] | None, prefix: str = "") -> list[str]:
+    """Nested validation errors as lines a person reads: ``transaction.Amount: Must be a number.``"""
+    lines = []
+    for field, messages in (errors or {}).items():
+        name = f"{prefix}{field}" if field != "_schema" else prefix.rstrip(".")
+        if isinstance(messages, dict):
+            lines += error_lines(messages, f"{name}.")
+        else:
+            lines += [f"{name}: {message}" if name else message for message in messages]
+    return lines

@@ -13,6 +13,8 @@ from werkzeug.exceptions import BadRequest
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
 from mlapi.registry import registry
 
+SHOWN_FIELDS = 5
+
 
 def json_payload() -> Any:
     """The request's JSON body.
@@ -31,11 +33,24 @@ def json_payload() -> Any:
 
 
 def validation_detail(errors: dict[str, Any]) -> str:
-    """One sentence naming the fields to fix."""
-    named = [field for field in errors if field != "_schema"]
+    """One sentence naming the fields to fix, nested ones by their path (``transaction.Amount``, ``texts.3``)."""
+    named = field_paths(errors)
     if not named:
         return "The request body does not have the expected shape; see 'errors'."
-    return f"Fix these fields and send again: {', '.join(named)}."
+    more = f" and {len(named) - SHOWN_FIELDS} more" if len(named) > SHOWN_FIELDS else ""
+    return f"Fix these fields and send again: {', '.join(named[:SHOWN_FIELDS])}{more}."
+
+
+def field_paths(errors: dict[Any, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of the fields that have messages."""
+    paths = []
+    for field, messages in errors.items():
+        path = prefix if field == "_schema" else f"{prefix}{field}"
+        if isinstance(messages, dict):
+            paths += field_paths(messages, f"{path}.")
+        elif path:
+            paths.append(path.rstrip("."))
+    return paths
 
 
 def predict(name: str, payload: Any) -> dict[str, Any]:
