@@ -7,6 +7,9 @@ from typing import Any
 
 from flask import request
 
+from mlapi import service
+from mlapi.errors import ValidationFailed
+
 
 def curl_command(path: str, payload: Any) -> str:
     """A curl command that sends ``payload`` to ``path`` on this server, ready to paste."""
@@ -30,3 +33,16 @@ def error_lines(errors: dict[str, Any] | None, prefix: str = "") -> list[str]:
         else:
             lines += [f"{name}: {message}" if name else message for message in messages]
     return lines
+
+
+def page_prediction(name: str, payload: Any, wanted: bool) -> tuple[dict | None, dict | None, int]:
+    """What a page shows for ``payload``: the API's answer or the validation errors, and the status.
+
+    Nothing is predicted unless ``wanted`` (the form was submitted).
+    """
+    if not wanted:
+        return None, None, 200
+    try:
+        return service.predict(name, payload), None, 200
+    except ValidationFailed as failed:
+        return None, failed.errors, failed.status

@@ -10,8 +10,7 @@ from mlapi import service
 from mlapi.demand import bp
 from mlapi.demand.chart import draw
 from mlapi.demand.model import MAX_HORIZON, series_list
-from mlapi.errors import ValidationFailed
-from mlapi.pages import curl_command, pretty_json
+from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.registry import registry
 
 API_PATH = "/api/v1/demand"
@@ -39,15 +38,8 @@ def page():
     pasted = form.get("history", "").strip()
     series = form.get("series") or series_list(model)[0]["id"]
     payload = pasted_payload(pasted, horizon) if pasted else {"series": series, "horizon": horizon}
-    result = errors = chart = None
-    status = 200
-    if request.method == "POST":
-        try:
-            result = service.predict("demand", payload)
-        except ValidationFailed as failed:
-            errors, status = failed.errors, failed.status
-    if result:
-        chart = draw(shown_history(model, payload), result["forecast"])
+    result, errors, status = page_prediction("demand", payload, request.method == "POST")
+    chart = draw(shown_history(model, payload), result["forecast"]) if result else None
     return render_template(
         "demand/page.html",
         series_options=series_list(model),

@@ -4,10 +4,9 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 
 from mlapi import service
-from mlapi.errors import ValidationFailed
 from mlapi.fraud import bp
 from mlapi.fraud.model import examples
-from mlapi.pages import curl_command, error_lines, pretty_json
+from mlapi.pages import curl_command, error_lines, page_prediction, pretty_json
 from mlapi.registry import registry
 
 API_PATH = "/api/v1/fraud"
@@ -30,13 +29,7 @@ def page():
         if form.get(field, "").strip():
             transaction[field] = adjusted(form[field])
     payload = {"transaction": transaction}
-    result = errors = None
-    status = 200
-    if request.method == "POST":
-        try:
-            result = service.predict("fraud", payload)
-        except ValidationFailed as failed:
-            errors, status = failed.errors, failed.status
+    result, errors, status = page_prediction("fraud", payload, request.method == "POST")
     largest = max((abs(f["contribution"]) for f in result["top_factors"]), default=0) if result else 0
     return render_template(
         "fraud/page.html",

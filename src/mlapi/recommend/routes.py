@@ -7,7 +7,7 @@ from werkzeug.datastructures import MultiDict
 
 from mlapi import service
 from mlapi.errors import ValidationFailed
-from mlapi.pages import curl_command, pretty_json
+from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.recommend import bp, use_case
 from mlapi.recommend.model import movie, search_movies
 from mlapi.recommend.schemas import MovieSearch
@@ -60,13 +60,8 @@ def page():
     model = registry.get("recommend").model
     k = whole_number(form.get("k")) or 10
     payload = {"ratings": [{"movie_id": i, "rating": r} for i, r in picked.items()], "k": k}
-    result = errors = None
-    status = 200
-    if form.get("action") == "recommend" or "example" in form:
-        try:
-            result = service.predict("recommend", payload)
-        except ValidationFailed as failed:
-            errors, status = failed.errors, failed.status
+    wanted = form.get("action") == "recommend" or "example" in form
+    result, errors, status = page_prediction("recommend", payload, wanted)
     query = form.get("q", "").strip()
     return render_template(
         "recommend/page.html",

@@ -6,8 +6,7 @@ import re
 from flask import jsonify, render_template, request
 
 from mlapi import service
-from mlapi.errors import ValidationFailed
-from mlapi.pages import curl_command, pretty_json
+from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.sentiment import bp
 from mlapi.sentiment.model import term_of
 
@@ -34,13 +33,7 @@ def predict_json():
 def page():
     """The form: pick an example or type a text; see the result, its JSON and curl."""
     text = request.form.get("text", "")
-    result = errors = None
-    status = 200
-    if request.method == "POST":
-        try:
-            result = service.predict("sentiment", {"text": text})
-        except ValidationFailed as failed:
-            errors, status = failed.errors, failed.status
+    result, errors, status = page_prediction("sentiment", {"text": text}, request.method == "POST")
     return render_template(
         "sentiment/page.html",
         examples=EXAMPLES,

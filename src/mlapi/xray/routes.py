@@ -8,7 +8,7 @@ from flask import abort, current_app, jsonify, render_template, request
 
 from mlapi import service
 from mlapi.errors import ValidationFailed
-from mlapi.pages import pretty_json
+from mlapi.pages import page_prediction, pretty_json
 from mlapi.xray import bp
 from mlapi.xray.examples import examples, png
 
@@ -47,14 +47,8 @@ def example_png(number: int):
 def page():
     """Upload an image or pick an example; see the message, the probability, the JSON and curl."""
     shown = examples(data_dir())
-    result = errors = image = None
-    status = 200
-    if request.method == "POST":
-        raw, image = chosen_image(shown)
-        try:
-            result = service.predict("xray", {"image": raw})
-        except ValidationFailed as failed:
-            errors, status = failed.errors, failed.status
+    raw, image = chosen_image(shown) if request.method == "POST" else (b"", None)
+    result, errors, status = page_prediction("xray", {"image": raw}, request.method == "POST")
     return render_template(
         "xray/page.html",
         examples=[label for _, label in shown],
