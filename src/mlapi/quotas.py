@@ -69,13 +69,14 @@ def caller_limit() -> str:
 def batch_cost() -> int:
     """How many units this request costs: the number of items in a batch, else 1."""
     use_case = registry.use_cases.get(request.blueprint or "")
-    if use_case is None or use_case.batch_field is None or not request.is_json:
+    batch_field = getattr(use_case.request_schema, "batch", None) if use_case else None
+    if batch_field is None or not request.is_json:
         return 1
     try:
         body = request.get_json(silent=True)
     except Exception:  # noqa: BLE001 - too large or too deep: the view answers 413 or 400, this costs 1
         return 1
-    items = body.get(use_case.batch_field) if isinstance(body, dict) else None
+    items = body.get(batch_field) if isinstance(body, dict) else None
     return min(len(items), MAX_COST) if isinstance(items, list) and items else 1
 
 

@@ -49,5 +49,4 @@ class UseCase:
     headline_metric: str
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
     check: Callable[[Any, list[dict]], None] | None = None
-    batch_field: str | None = None  # the request field holding a batch; each item costs one rate-limit unit
     max_body_bytes: int = 1024 * 1024

@@ -31,7 +31,6 @@ use_case = UseCase(
     request_schema=FraudRequest,
     example={"transaction": EXAMPLE_TRANSACTION},
     headline_metric="roc_auc",
-    batch_field="transactions",
     max_body_bytes=2 * 1024 * 1024,
 )
 

@@ -1,9 +1,10 @@
 """Request schema of the fraud API: the dataset's 30 fields, every one required, numeric and finite."""
 import math
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.fraud.model import FEATURES
+from mlapi.schemas import SingleOrBatch
 
 MAX_BATCH = 1000
 
@@ -22,20 +23,11 @@ class Number(fields.Float):
 Transaction = Schema.from_dict({name: Number(required=True) for name in FEATURES}, name="Transaction")
 
 
-class FraudRequest(Schema):
+class FraudRequest(SingleOrBatch):
     """One transaction, or a batch of 1 to 1,000: exactly one of the two."""
+
+    single, batch, item = "transaction", "transactions", "transaction"
 
     transaction = fields.Nested(Transaction, metadata={"description": "Time, V1..V28 and Amount, as in the dataset."})
     transactions = fields.List(fields.Nested(Transaction), validate=validate.Length(min=1, max=MAX_BATCH),
                                metadata={"description": "A batch of 1 to 1,000 transactions, answered in order."})
-
-    @validates_schema
-    def one_of_transaction_or_transactions(self, data: dict, **kwargs) -> None:
-        if ("transaction" in data) == ("transactions" in data):
-            raise ValidationError("Send either 'transaction' or 'transactions', not both and not neither.", "_schema")
-
-    @post_load
-    def to_items(self, data: dict, **kwargs) -> dict:
-        if "transaction" in data:
-            return {"items": [{"transaction": data["transaction"]}], "batch": False}
-        return {"items": [{"transaction": t} for t in data["transactions"]], "batch": True}

@@ -19,7 +19,6 @@ use_case = UseCase(
     request_schema=SentimentRequest,
     example={"text": "The crew was lovely and we landed early. Thank you!"},
     headline_metric="accuracy",
-    batch_field="texts",
     max_body_bytes=6 * 1024 * 1024,  # a full batch of 1,000 texts of 5,000 ASCII characters
 )
 

@@ -1,5 +1,7 @@
 """Request and response schemas of the sentiment API."""
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
+
+from mlapi.schemas import SingleOrBatch
 
 MAX_CHARS = 5000
 MAX_BATCH = 1000
@@ -17,8 +19,10 @@ def text_field(**kwargs) -> fields.String:
     return fields.String(validate=[validate.Length(max=MAX_CHARS), not_blank], metadata=metadata, **kwargs)
 
 
-class SentimentRequest(Schema):
+class SentimentRequest(SingleOrBatch):
     """One text, or a batch of texts: exactly one of the two."""
+
+    single, batch, item = "text", "texts", "text"
 
     text = text_field(metadata={"description": "1 to 5,000 characters, not blank.", "example": "The crew was lovely!"})
     texts = fields.List(
@@ -26,14 +30,3 @@ class SentimentRequest(Schema):
         validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "A batch of 1 to 1,000 texts, answered in order."},
     )
-
-    @validates_schema
-    def one_of_text_or_texts(self, data: dict, **kwargs) -> None:
-        if ("text" in data) == ("texts" in data):
-            raise ValidationError("Send either 'text' or 'texts', not both and not neither.", "_schema")
-
-    @post_load
-    def to_items(self, data: dict, **kwargs) -> dict:
-        if "text" in data:
-            return {"items": [{"text": data["text"]}], "batch": False}
-        return {"items": [{"text": text} for text in data["texts"]], "batch": True}

@@ -32,7 +32,6 @@ use_case = UseCase(
     request_schema=XrayRequest,
     example={"image": EXAMPLE_IMAGE},
     headline_metric="roc_auc",
-    batch_field="images",
     max_body_bytes=6 * 1024 * 1024,
 )
 

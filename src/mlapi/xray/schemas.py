@@ -5,8 +5,9 @@ import base64
 import binascii
 import re
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import ValidationError, fields, validate
 
+from mlapi.schemas import SingleOrBatch
 from mlapi.xray.imaging import preprocess
 
 MAX_BATCH = 64
@@ -44,22 +45,13 @@ def decode_base64(text: str) -> bytes:
         raise ValidationError("The image is not valid base64.") from None
 
 
-class XrayRequest(Schema):
+class XrayRequest(SingleOrBatch):
     """One image, or a batch of 1 to 64: exactly one of the two."""
+
+    single, batch, item = "image", "images", "pixels"
 
     image = ImageField(metadata={"type": "string", "format": "byte",
                                  "description": "A PNG or JPEG, base64 (a data: URL is fine)."})
     images = fields.List(ImageField(metadata={"type": "string", "format": "byte"}),
                          validate=validate.Length(min=1, max=MAX_BATCH),
                          metadata={"description": "A batch of 1 to 64 images, answered in order."})
-
-    @validates_schema
-    def one_of_image_or_images(self, data: dict, **kwargs) -> None:
-        if ("image" in data) == ("images" in data):
-            raise ValidationError("Send either 'image' or 'images', not both and not neither.", "_schema")
-
-    @post_load
-    def to_items(self, data: dict, **kwargs) -> dict:
-        if "image" in data:
-            return {"items": [{"pixels": data["image"]}], "batch": False}
-        return {"items": [{"pixels": pixels} for pixels in data["images"]], "batch": True}
