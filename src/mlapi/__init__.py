@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, security, tracing, usage, web
+from mlapi import api, auth, cli, monitoring, security, tracing, usage, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
@@ -39,6 +39,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     usage.init_app(app)
     init_limits(app)
+    monitoring.init_app(app)
     register_error_handlers(app)
     for package in PACKAGES:
         app.register_blueprint(package.bp)

@@ -1,20 +1,22 @@
-"""GET /api/v1/health, /api/v1/models and /api/v1/models/<name> (the model card)."""
+"""GET /api/v1/health, /api/v1/models, /api/v1/models/<name> (the model card), /api/v1/usage (admin)."""
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
-from marshmallow import Schema, ValidationError, fields, validate
+from flask import Blueprint, current_app, jsonify, request
+from marshmallow import Schema, fields, validate
 
 from mlapi.auth import admin_only
 from mlapi.errors import NotFound, ValidationFailed
+from mlapi.monitor import usage_per_key
 from mlapi.quotas import storage_problem
 from mlapi.registry import ArtifactRefused, registry
-from mlapi.service import json_payload, validation_detail
+from mlapi.service import json_payload, load
 from mlapi.usecase import UseCase
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
+MAX_USAGE_MINUTES = 7 * 24 * 60
 CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params")
 
 
@@ -59,15 +61,25 @@ class ActivateRequest(Schema):
 def activate(name: str):
     """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""
     use_case_named(name)
-    try:
-        version = ActivateRequest().load(json_payload())["version"]
-    except ValidationError as error:
-        raise ValidationFailed(validation_detail(error.messages), error.messages) from None
+    version = load(ActivateRequest(), json_payload())["version"]
     try:
         registry.activate(name, version)
     except ArtifactRefused as refused:
         raise ValidationFailed(f"{refused}; the active version is unchanged.", {"version": [str(refused)]}) from None
     return jsonify(card_of(name))
+
+
+class UsageQuery(Schema):
+    minutes = fields.Integer(load_default=60, validate=validate.Range(min=1, max=MAX_USAGE_MINUTES),
+                             metadata={"description": "The window: the last 1 to 10,080 minutes (a week)."})
+
+
+@bp.get("/usage")
+@admin_only
+def usage():
+    """Prediction requests per key (null: anonymous) and use case over the last ``minutes`` (admin)."""
+    minutes = load(UsageQuery(), request.args)["minutes"]
+    return jsonify(window_minutes=minutes, keys=usage_per_key(minutes))
 
 
 def serving_version(name: str) -> str | None:

@@ -30,6 +30,9 @@ class Config:
     RATELIMIT_KEY_PREFIX = "mlapi"
     SYNC_SECONDS = 1.0  # how often each worker checks the database for a newly activated version
     USAGE_FLUSH_SECONDS = 1.0  # how often each worker writes its keys' request counts
+    MONITORING_ENABLED = True  # false: no metrics and no prediction log (benchmarks measure their cost)
+    LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its prediction log rows
+    LOG_RETENTION_DAYS = 30  # prediction log rows older than this are deleted
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks); flask-limiter reads it
     LOG_LEVEL = "INFO"
 

@@ -36,6 +36,7 @@ from werkzeug.local import LocalProxy
 from mlapi.background import ProcessLoop
 from mlapi.errors import ModelUnavailable
 from mlapi.extensions import db
+from mlapi.metrics import model_load_failures_total
 from mlapi.usecase import Trained, UseCase
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,10 @@ class Registry:
             if sha256_of(folder / MODEL_FILE) != card["sha256"]:
                 raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
             model = joblib.load(folder / MODEL_FILE)
-        except ArtifactRefused:
-            raise
         except Exception as error:  # unreadable card, missing file, unpickling failure
+            model_load_failures_total.labels(name).inc()
+            if isinstance(error, ArtifactRefused):
+                raise
             raise ArtifactRefused(f"{name} {version}: cannot be loaded ({type(error).__name__})") from error
         return Loaded(name, version, model, card)
 
@@ -264,6 +266,7 @@ class Registry:
             "metrics": trained.metrics,
             "dataset": trained.dataset,
             "params": trained.params,
+            "label_shares": trained.label_shares,
             **extra,
         }
         partial = folder / (CARD_FILE + ".partial")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import BadRequest
 
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
@@ -53,6 +53,18 @@ def field_paths(errors: dict[Any, Any], prefix: str = "") -> list[str]:
     return paths
 
 
+def load(schema: Schema, data: Any) -> Any:
+    """``data`` loaded by ``schema``.
+
+    :raises ValidationFailed: it breaks the schema (422), with the messages per field.
+    """
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        messages = error.normalized_messages()
+        raise ValidationFailed(validation_detail(messages), messages) from None
+
+
 def predict(name: str, payload: Any) -> dict[str, Any]:
     """Validate ``payload`` for use case ``name``, predict with its serving version.
 
@@ -62,17 +74,14 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     :raises ModelUnavailable: no version of the model can serve (503).
     """
     use_case = registry.use_cases[name]
-    try:
-        request_data = use_case.request_schema().load(payload)
-    except ValidationError as error:
-        messages = error.normalized_messages()
-        raise ValidationFailed(validation_detail(messages), messages) from None
+    g.predicting = name
+    request_data = load(use_case.request_schema(), payload)
     loaded = registry.get(name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])
     results = use_case.predict(loaded.model, request_data["items"])
     model = {"name": name, "version": loaded.version}
-    g.model = model
+    g.model, g.results = model, results
     if request_data["batch"]:
         return {"results": results, "model": model}
     return {**results[0], "model": model}

@@ -8,6 +8,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from mlapi.registry import registry
+
 log = logging.getLogger("mlapi.requests")
 
 # A client's own id is echoed back only if it is short and plain.
@@ -25,13 +27,18 @@ def finish_request(response: Response) -> Response:
     """Echo the request id and log the request in one line."""
     response.headers["X-Request-ID"] = g.get("request_id", "")
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    model = g.get("model")
+    model, caller = g.get("model"), g.get("caller")
     log.info(
-        "request_id=%s method=%s path=%s status=%d ms=%.1f model=%s version=%s",
-        g.get("request_id"), request.method, request.path, response.status_code, ms,
-        model["name"] if model else "-", model["version"] if model else "-",
+        "request_id=%s key=%s use_case=%s version=%s status=%d ms=%.1f method=%s path=%s",
+        g.get("request_id"), (caller.name if caller else None) or "anonymous", use_case_of_request(),
+        model["version"] if model else "-", response.status_code, ms, request.method, request.path,
     )
     return response
+
+
+def use_case_of_request() -> str:
+    """The use case whose route answered, or '-'."""
+    return request.blueprint if request.blueprint in registry.use_cases else "-"
 
 
 def init_app(app: Flask) -> None:

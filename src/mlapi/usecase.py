@@ -1,7 +1,8 @@
 """The small interface every use case implements, and what training returns."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,10 +10,23 @@ from typing import Any
 from marshmallow import Schema
 
 Step = Callable[[str], None]
+Outcome = Callable[[dict], tuple[str | None, float | None]]
 
 
 def no_progress(label: str) -> None:
     """Default progress callback: report nothing."""
+
+
+def no_outcome(result: dict) -> tuple[str | None, float | None]:
+    """Default for models without classes or a single score (recommendations)."""
+    return None, None
+
+
+def shares(labels: Iterable[str]) -> dict[str, float]:
+    """How often each label occurs, as fractions that add up to 1."""
+    counts = Counter(labels)
+    total = sum(counts.values())
+    return {label: round(count / total, 4) for label, count in sorted(counts.items())}
 
 
 @dataclass
@@ -23,6 +37,7 @@ class Trained:
     metrics: dict[str, Any]
     dataset: dict[str, Any]  # name, rows, license, source
     params: dict[str, Any] = field(default_factory=dict)
+    label_shares: dict[str, float] | None = None  # predicted classes on held-out data: the drift baseline
 
 
 @dataclass(frozen=True)
@@ -37,6 +52,7 @@ class UseCase:
     touches Flask. ``check(model, items)``, if given, validates what only the
     loaded model knows (such as which movie ids exist) and raises
     ``ValidationFailed``. ``max_body_bytes`` caps the request body of its routes (413).
+    ``outcome(result)`` names one result's predicted class and score for monitoring.
     """
 
     name: str
@@ -50,3 +66,4 @@ class UseCase:
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
     check: Callable[[Any, list[dict]], None] | None = None
     max_body_bytes: int = 1024 * 1024
+    outcome: Outcome = no_outcome

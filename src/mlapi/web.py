@@ -1,11 +1,14 @@
-"""The home page and /models: every use case, its versions and the one that serves."""
+"""The home page, /models (versions), /monitor (the last hour, live) and /metrics (Prometheus)."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
+from mlapi import metrics
 from mlapi.auth import find_key
+from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, last_hour
+from mlapi.monitoring import utc_now
 from mlapi.registry import ArtifactRefused, registry
 
 bp = Blueprint("web", __name__)
@@ -41,6 +44,30 @@ def models_page():
         use_cases.append({"use_case": use_case, "cards": cards, "metrics": metrics,
                           "active": registry.active_version(name)})
     return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf()), status
+
+
+@bp.get("/monitor")
+def monitor():
+    """The last hour per use case, for a projector; a served script refreshes the panel every few seconds."""
+    return render_template("monitor.html", **monitor_context())
+
+
+@bp.get("/monitor/panel")
+def monitor_panel():
+    """The panel of /monitor alone, what its script swaps in."""
+    return render_template("_monitor_panel.html", **monitor_context())
+
+
+def monitor_context() -> dict:
+    now = utc_now()
+    return {"activities": last_hour(now), "updated": now.strftime("%H:%M:%S"), "window": WINDOW_MINUTES,
+            "drift_distance": DRIFT_DISTANCE, "drift_min_items": DRIFT_MIN_ITEMS}
+
+
+@bp.get("/metrics")
+def metrics_text():
+    """Prometheus text format, every worker's values added up."""
+    return metrics.exposition()
 
 
 def is_figure(value) -> bool:

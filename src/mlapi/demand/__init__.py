@@ -16,6 +16,7 @@ use_case = UseCase(
     ),
     train=model.train,
     predict=model.predict,
+    outcome=model.outcome,
     request_schema=DemandRequest,
     example={"series": "1_1", "horizon": 8},
     headline_metric="mase",

@@ -420,3 +420,8 @@ def predict(model: DemandModel, items: list[dict]) -> list[dict]:
             "interval": INTERVAL,
         })
     return results
+
+
+def outcome(result: dict) -> tuple[None, float]:
+    """No class; the first forecast week's sales as the score, for monitoring."""
+    return None, result["forecast"][0]["sales"]

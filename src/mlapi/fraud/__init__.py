@@ -28,6 +28,7 @@ use_case = UseCase(
     ),
     train=model.train,
     predict=model.predict,
+    outcome=model.outcome,
     request_schema=FraudRequest,
     example={"transaction": EXAMPLE_TRANSACTION},
     headline_metric="roc_auc",

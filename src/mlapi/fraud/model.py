@@ -31,7 +31,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, precision
 from sklearn.model_selection import RepeatedStratifiedKFold, train_test_split
 from threadpoolctl import ThreadpoolController
 
-from mlapi.usecase import Step, Trained, no_progress
+from mlapi.usecase import Step, Trained, no_progress, shares
 
 FEATURES = ["Time", *(f"V{i}" for i in range(1, 29)), "Amount"]
 DATA_FILE = "creditcard_sample.csv"
@@ -176,7 +176,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
 
     step("evaluate")
     y_test = test["Class"].to_numpy()
-    test_scores = scores(y_test, fraud_probability(classifier, test[FEATURES].to_numpy()), threshold)
+    test_probability = fraud_probability(classifier, test[FEATURES].to_numpy())
+    test_scores = scores(y_test, test_probability, threshold)
     ratio = (len(frame) - frame["Class"].sum()) / frame["Class"].sum()
     metrics = {
         **{name: round(value, 4) if isinstance(value, float) else value for name, value in test_scores.items()},
@@ -207,7 +208,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "contribution": "fraud probability minus that with the feature alone set to its training median",
         "split": {"fit": len(fit_rows), "validation": len(validation), "test": len(test)},
     }
-    return Trained(model=model, metrics=metrics, dataset=dataset, params=params)
+    decisions = shares(decision(p >= threshold) for p in test_probability)
+    return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=decisions)
 
 
 def risk_level(probability: float, model: FraudModel) -> str:
@@ -251,3 +253,13 @@ def predict(model: FraudModel, items: list[dict]) -> list[dict]:
         }
         for row in range(n)
     ]
+
+
+def decision(is_fraud: bool) -> str:
+    """The class name of a decision."""
+    return "fraud" if is_fraud else "legitimate"
+
+
+def outcome(result: dict) -> tuple[str, float]:
+    """The decision and the fraud probability, for monitoring."""
+    return decision(result["is_fraud"]), result["fraud_probability"]

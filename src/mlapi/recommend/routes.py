@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 from flask import jsonify, render_template, request
-from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
 from mlapi import service
-from mlapi.errors import ValidationFailed
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.recommend import bp, use_case
 from mlapi.recommend.model import movie, search_movies
@@ -43,10 +41,7 @@ def find_movies(args: MultiDict) -> list[dict]:
 
     :raises ValidationFailed: ``limit`` or ``q`` is out of range (422).
     """
-    try:
-        query = MovieSearch().load(args)
-    except ValidationError as error:
-        raise ValidationFailed(service.validation_detail(error.messages), error.messages) from None
+    query = service.load(MovieSearch(), args)
     return search_movies(registry.get("recommend").model, query["q"].strip(), query["limit"])
 
 

@@ -16,6 +16,7 @@ use_case = UseCase(
     ),
     train=model.train,
     predict=model.predict,
+    outcome=model.outcome,
     request_schema=SentimentRequest,
     example={"text": "The crew was lovely and we landed early. Thank you!"},
     headline_metric="accuracy",

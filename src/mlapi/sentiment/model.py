@@ -22,7 +22,7 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from mlapi.usecase import Step, Trained, no_progress
+from mlapi.usecase import Step, Trained, no_progress, shares
 
 WORD_NGRAMS = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True}
 CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2, "sublinear_tf": True}
@@ -110,7 +110,7 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "train_rows": len(fit_rows),
         "features": int(coef.shape[1]),
     }
-    return Trained(model=model, metrics=metrics, dataset=dataset, params=params)
+    return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=shares(predicted))
 
 
 def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
@@ -201,3 +201,8 @@ def occurrences(model: SentimentModel, lowered: str, spans: list[int], words: li
             if gram in char_vocab:
                 add(offset + char_vocab[gram], index)
     return feature_ids, word_ids, shares
+
+
+def outcome(result: dict) -> tuple[str, float]:
+    """The predicted label and its probability, for monitoring."""
+    return result["label"], result["score"]

@@ -29,6 +29,7 @@ use_case = UseCase(
     ),
     train=model.train,
     predict=model.predict,
+    outcome=model.outcome,
     request_schema=XrayRequest,
     example={"image": EXAMPLE_IMAGE},
     headline_metric="roc_auc",

@@ -21,7 +21,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
-from mlapi.usecase import Step, Trained, no_progress
+from mlapi.usecase import Step, Trained, no_progress, shares
 
 DATA_FILE = "pneumoniamnist.npz"
 SHIFTS = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
@@ -167,7 +167,9 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
     images, labels = splits["train"]
     model.fit(_shifted(images), np.tile(labels, len(SHIFTS)))
     step("evaluate")
-    test, val = (_scores(y, pneumonia_probability(model, x)) for x, y in (splits["test"], splits["val"]))
+    test_probability = pneumonia_probability(model, splits["test"][0])
+    test = _scores(splits["test"][1], test_probability)
+    val = _scores(splits["val"][1], pneumonia_probability(model, splits["val"][0]))
     metrics = {**test, "test_rows": len(splits["test"][1]),
                **{f"val_{name}": value for name, value in val.items()}, "threshold": THRESHOLD}
     rows = {f"{name}_rows": len(y) for name, (_, y) in splits.items()}
@@ -178,7 +180,9 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "alpha": features.alpha, "augmentation": "1-pixel shifts, train and predict",
         "C": C, "class_weight": "balanced", "selected_on": "val log-loss", "seed": SEED, **rows,
     }
-    return Trained(model=model, metrics=metrics, dataset={**DATASET, "rows": sum(rows.values())}, params=params)
+    predicted = shares(_result(float(p))["label"] for p in test_probability)
+    dataset = {**DATASET, "rows": sum(rows.values())}
+    return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=predicted)
 
 
 def predict(model: Pipeline, items: list[dict]) -> list[dict]:
@@ -199,3 +203,8 @@ def _result(pneumonia: float) -> dict:
         "probabilities": probabilities,
         "message": f"{MESSAGES[label]}: {round(100 * probabilities[label])}%",
     }
+
+
+def outcome(result: dict) -> tuple[str, float]:
+    """The predicted label and its probability, for monitoring."""
+    return result["label"], result["probability"]

@@ -1,0 +1,99 @@
+"""GET /metrics: counters that move with requests, and stay right across 2 gunicorn workers."""
+import http.client
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.servers import gunicorn, request
+
+TEXT = {"text": "The crew was lovely"}
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """Every sample of a Prometheus text page: (name, sorted labels) -> value."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(page: dict, name: str, **labels) -> float:
+    return page.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def scrape(client) -> dict:
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/plain")
+    return samples(response.get_data(as_text=True))
+
+
+def test_counters_move_after_requests(client):
+    before = scrape(client)
+    client.post("/api/v1/sentiment", json={"texts": ["Thank you, lovely crew!", "Lost my bag, awful."]})
+    client.post("/api/v1/sentiment", json={"text": ""})
+    after = scrape(client)
+    route = {"endpoint": "/api/v1/sentiment", "method": "POST"}
+    assert value(after, "mlapi_http_requests_total", **route, status="200") == \
+        value(before, "mlapi_http_requests_total", **route, status="200") + 1
+    assert value(after, "mlapi_http_requests_total", **route, status="422") == \
+        value(before, "mlapi_http_requests_total", **route, status="422") + 1
+    latency = {"use_case": "sentiment", "version": "v1"}
+    assert value(after, "mlapi_prediction_duration_seconds_count", **latency) == \
+        value(before, "mlapi_prediction_duration_seconds_count", **latency) + 1
+    predicted = sum(value(after, "mlapi_predictions_total", **latency, predicted=label) -
+                    value(before, "mlapi_predictions_total", **latency, predicted=label)
+                    for label in ("negative", "neutral", "positive"))
+    assert predicted == 2  # a batch counts each item
+
+
+def test_active_versions_and_rate_limit_rejections(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="1/minute").test_client()
+    before = scrape(client)
+    client.post("/api/v1/sentiment", json=TEXT)
+    assert client.post("/api/v1/sentiment", json=TEXT).status_code == 429
+    after = scrape(client)
+    rejected = {"use_case": "sentiment", "tier": "anonymous"}
+    assert value(after, "mlapi_rate_limited_total", **rejected) == value(before, "mlapi_rate_limited_total",
+                                                                          **rejected) + 1
+    for name in ("sentiment", "recommend", "xray", "demand", "fraud"):
+        assert value(after, "mlapi_model_active", use_case=name, version="v1") == 1
+
+
+def test_model_load_failures_are_counted(artifacts, make_app):
+    client = make_app().test_client()
+    before = value(scrape(client), "mlapi_model_load_failures_total", use_case="fraud")
+    (Path(artifacts) / "fraud" / "v1" / "model.joblib").write_bytes(b"tampered")
+    after = value(scrape(make_app().test_client()), "mlapi_model_load_failures_total", use_case="fraud")
+    assert after == before + 1
+
+
+def test_counts_are_right_across_two_gunicorn_workers(artifacts, tmp_path, monkeypatch):
+    metrics_dir = tmp_path / "metrics"
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # where the workers keep their values
+    settings = {"ARTIFACTS_DIR": artifacts, "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
+                "RATELIMIT_STORAGE": f"mlapi+sqlite:///{tmp_path / 'limits.db'}",
+                "RATELIMIT_ANONYMOUS": "100000/minute", "LOG_LEVEL": "WARNING"}
+    sent = 60
+    with gunicorn(settings, workers=2) as port:
+        with ThreadPoolExecutor(6) as pool:
+            statuses = list(pool.map(lambda _: request(port, "POST", "/api/v1/sentiment", TEXT)[0], range(sent)))
+        pages = [samples(get_text(port, "/metrics")) for _ in range(6)]  # whichever worker answers
+        writers = {path.stem.rsplit("_", 1)[1] for path in metrics_dir.glob("counter_*.db")}
+    assert statuses == [200] * sent
+    assert len(writers) >= 2, "both workers should have answered some requests"
+    route = {"endpoint": "/api/v1/sentiment", "method": "POST", "status": "200"}
+    assert {value(page, "mlapi_http_requests_total", **route) for page in pages} == {sent}
+    latency = {"use_case": "sentiment", "version": "v1"}
+    assert {value(page, "mlapi_prediction_duration_seconds_count", **latency) for page in pages} == {sent}
+
+
+def get_text(port: int, path: str) -> str:
+    """The body of a GET, as text."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("GET", path)
+    text = connection.getresponse().read().decode()
+    connection.close()
+    return text

@@ -1,0 +1,121 @@
+"""The last hour from the prediction log: /monitor, its drift flag, and /api/v1/usage per key."""
+import json
+from datetime import timedelta
+
+import pytest
+
+from mlapi.auth import create_key
+from mlapi.extensions import db
+from mlapi.monitor import DRIFT_MIN_ITEMS, last_hour
+from mlapi.monitoring import PredictionLog, utc_now
+from mlapi.registry import registry
+
+
+def add_rows(app, count: int, minutes_ago: float = 1, **fields) -> None:
+    """``count`` log rows of one kind, ``minutes_ago`` before now."""
+    row = {"request_id": "r", "use_case": "sentiment", "version": "v1", "channel": "api", "status": 200,
+           "latency_ms": 10.0, "items": 1, "labels": None, "key_name": None, **fields}
+    with app.app_context():
+        db.session.add_all(PredictionLog(at=utc_now() - timedelta(minutes=minutes_ago), **row) for _ in range(count))
+        db.session.commit()
+
+
+def activity(app, name: str = "sentiment"):
+    with app.app_context():
+        return next(a for a in last_hour() if a.name == name)
+
+
+def training_shares(app) -> dict[str, float]:
+    with app.app_context():
+        return registry.loaded["sentiment"].card["label_shares"]
+
+
+def test_the_hour_per_use_case(app):
+    add_rows(app, 3, minutes_ago=30.5, latency_ms=10.0)
+    add_rows(app, 1, minutes_ago=0.5, latency_ms=50.0)
+    add_rows(app, 2, minutes_ago=0.5, status=422, latency_ms=1.0)
+    add_rows(app, 4, minutes_ago=0.5, status=429, latency_ms=1.0)
+    add_rows(app, 5, minutes_ago=61)  # outside the window
+    add_rows(app, 2, use_case="fraud")
+    sentiment = activity(app)
+    assert (sentiment.requests, sentiment.errors, sentiment.rate_limited) == (10, 2, 4)
+    assert sentiment.per_minute[29] == 3 and sentiment.per_minute[59] == 7 and sum(sentiment.per_minute) == 10
+    assert sentiment.failed_per_minute[59] == 6
+    assert sentiment.p50_ms == 10.0 and 40 < sentiment.p95_ms <= 50  # answered requests only
+    assert sentiment.version == "v1"
+    assert activity(app, "fraud").requests == 2
+
+
+def test_training_distribution_is_in_the_card(app):
+    shares = training_shares(app)
+    assert set(shares) <= {"negative", "neutral", "positive"}
+    assert sum(shares.values()) == pytest.approx(1, abs=1e-3)
+
+
+def test_drift_is_flagged_on_a_skew(app):
+    add_rows(app, DRIFT_MIN_ITEMS, labels=json.dumps({"positive": 1}))
+    skewed = activity(app)
+    assert skewed.drifting
+    assert skewed.drift_distance == pytest.approx(1 - training_shares(app).get("positive", 0), abs=1e-3)
+    assert next(c for c in skewed.classes if c.label == "positive").now == 1.0
+
+
+def test_no_drift_when_the_classes_match_training(app):
+    shares = training_shares(app)
+    counts = {label: round(share * 200) for label, share in shares.items()}
+    add_rows(app, 1, items=sum(counts.values()), labels=json.dumps(counts))
+    matching = activity(app)
+    assert not matching.drifting and matching.drift_distance < 0.02
+
+
+def test_too_few_predictions_are_not_flagged(app):
+    add_rows(app, DRIFT_MIN_ITEMS - 1, labels=json.dumps({"positive": 1}))
+    few = activity(app)
+    assert not few.drifting and few.drift_distance > 0.5
+
+
+def test_monitor_page_and_live_panel(app, client):
+    client.post("/api/v1/sentiment", json={"text": "Lovely crew"})
+    app.extensions["prediction_log"].flush()
+    page = client.get("/monitor")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'src="/static/js/monitor.js"' in html and "<script>" not in html  # served script, none inline
+    assert 'id="monitor-sentiment"' in html and "serving v1" in html
+    panel = client.get("/monitor/panel").get_data(as_text=True)
+    assert "<html" not in panel and 'id="monitor-sentiment"' in panel
+    assert "http://" not in panel and "https://" not in panel
+
+
+@pytest.fixture
+def keys(app):
+    with app.app_context():
+        return {role: create_key(f"{role}-key", role) for role in ("client", "admin")}
+
+
+def test_usage_per_key(app, client, keys):
+    for _ in range(3):
+        client.post("/api/v1/sentiment", json={"text": "Nice"}, headers={"X-API-Key": keys["client"]})
+    client.post("/api/v1/fraud", json={"transaction": {}}, headers={"X-API-Key": keys["client"]})
+    client.post("/api/v1/sentiment", json={"texts": ["a b", "c d"]})
+    app.extensions["prediction_log"].flush()
+    add_rows(app, 5, minutes_ago=120, key_name="client-key")  # outside a 60-minute window
+    response = client.get("/api/v1/usage?minutes=60", headers={"Authorization": f"Bearer {keys['admin']}"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["window_minutes"] == 60
+    assert body["keys"] == [
+        {"key": "client-key", "requests": 4, "errors": 1, "rate_limited": 0, "items": 3,
+         "use_cases": {"fraud": 1, "sentiment": 3}},
+        {"key": None, "requests": 1, "errors": 0, "rate_limited": 0, "items": 2, "use_cases": {"sentiment": 1}},
+    ]
+    wider = client.get("/api/v1/usage?minutes=180", headers={"X-API-Key": keys["admin"]}).get_json()
+    assert wider["keys"][0]["requests"] == 9
+
+
+def test_usage_is_for_admins_with_a_valid_window(client, keys):
+    assert client.get("/api/v1/usage").status_code == 401
+    assert client.get("/api/v1/usage", headers={"X-API-Key": keys["client"]}).status_code == 403
+    refused = client.get("/api/v1/usage?minutes=0", headers={"X-API-Key": keys["admin"]})
+    assert refused.status_code == 422 and "minutes" in refused.get_json()["errors"]
+    assert client.get("/api/v1/usage?minutes=x", headers={"X-API-Key": keys["admin"]}).status_code == 422

@@ -1,0 +1,75 @@
+"""The prediction log: one row per prediction, never the input; retention; the request log line."""
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from mlapi.auth import create_key
+from mlapi.extensions import db
+from mlapi.monitoring import PredictionLog, utc_now
+
+SECRET_TEXT = "My card 4111 1111 1111 1111 was charged twice, call me on 555-0100"
+
+
+def logged(app) -> list[PredictionLog]:
+    app.extensions["prediction_log"].flush()
+    with app.app_context():
+        rows = db.session.scalars(select(PredictionLog).order_by(PredictionLog.id)).all()
+        db.session.expunge_all()
+        return rows
+
+
+def test_a_prediction_writes_one_row_without_the_input(app, client):
+    with app.app_context():
+        key = create_key("lab-3", "client")
+    response = client.post("/api/v1/sentiment", json={"text": SECRET_TEXT}, headers={"X-API-Key": key})
+    [row] = logged(app)
+    answer = response.get_json()
+    assert (row.use_case, row.version, row.key_name, row.channel) == ("sentiment", "v1", "lab-3", "api")
+    assert (row.status, row.items) == (200, 1)
+    assert row.labels == f'{{"{answer["label"]}":1}}' and row.score == answer["score"]
+    assert row.request_id == response.headers["X-Request-ID"]
+    assert row.latency_ms > 0
+    stored = " ".join(str(getattr(row, column.name)) for column in PredictionLog.__table__.columns)
+    assert "4111" not in stored and "555" not in stored and "charged" not in stored
+
+
+def test_batches_pages_and_refusals_are_logged_reads_are_not(app, client):
+    client.post("/api/v1/fraud", json={"transactions": []})  # 422
+    client.post("/api/v1/sentiment", json={"texts": ["Great crew", "Awful delay", "Lost bag"]})
+    client.post("/sentiment", data={"text": "Thank you"})
+    client.get("/sentiment")  # a page view predicts nothing
+    client.get("/api/v1/movies?q=iron")  # a read, not a prediction
+    rows = logged(app)
+    assert [(r.use_case, r.channel, r.status, r.items) for r in rows] == [
+        ("fraud", "api", 422, 0), ("sentiment", "api", 200, 3), ("sentiment", "page", 200, 1)]
+    assert rows[0].key_name is None  # anonymous
+    assert sum(json.loads(rows[1].labels).values()) == 3
+
+
+def test_rows_past_retention_are_pruned(make_app):
+    app = make_app(LOG_RETENTION_DAYS=7)
+    now = utc_now()
+    with app.app_context():
+        for age in (timedelta(days=8), timedelta(days=6), timedelta(minutes=1)):
+            db.session.add(PredictionLog(at=now - age, request_id="r", use_case="sentiment", version="v1",
+                                         channel="api", status=200, latency_ms=1.0, items=1))
+        db.session.commit()
+        assert app.extensions["prediction_log"].prune() == 1
+        ages = sorted(now - at for at in db.session.scalars(select(PredictionLog.at)))
+    assert ages[-1] < timedelta(days=7) and len(ages) == 2
+
+
+@pytest.mark.parametrize("headers, key_name", [({}, "anonymous"), ("client", "lab-3")])
+def test_one_log_line_per_request(app, client, caplog, headers, key_name):
+    if headers == "client":
+        with app.app_context():
+            headers = {"Authorization": f"Bearer {create_key('lab-3', 'client')}"}
+    with caplog.at_level(logging.INFO, logger="mlapi.requests"):
+        client.post("/api/v1/sentiment", json={"text": SECRET_TEXT}, headers={**headers, "X-Request-ID": "req-42"})
+    [line] = [record.getMessage() for record in caplog.records if record.name == "mlapi.requests"]
+    for part in ("request_id=req-42", f"key={key_name}", "use_case=sentiment", "version=v1", "status=200", "ms="):
+        assert part in line
+    assert "4111" not in line
