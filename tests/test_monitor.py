@@ -119,3 +119,12 @@ def test_usage_is_for_admins_with_a_valid_window(client, keys):
     refused = client.get("/api/v1/usage?minutes=0", headers={"X-API-Key": keys["admin"]})
     assert refused.status_code == 422 and "minutes" in refused.get_json()["errors"]
     assert client.get("/api/v1/usage?minutes=x", headers={"X-API-Key": keys["admin"]}).status_code == 422
+
+
+def test_the_live_view_and_metrics_are_never_rate_limited(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="1/minute").test_client()
+    for _ in range(3):
+        for path in ("/monitor", "/monitor/panel", "/metrics"):
+            assert client.get(path).status_code == 200
+    assert client.get("/sentiment").status_code == 200
+    assert client.get("/sentiment").status_code == 429  # pages still are

@@ -17,7 +17,7 @@ from mlapi.auth import ANONYMOUS
 from mlapi.registry import registry
 
 log = logging.getLogger(__name__)
-UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor_panel"}  # probes and the live view
+UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.monitor_panel"}  # probes, the live view
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
 
 
