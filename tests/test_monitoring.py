@@ -8,7 +8,9 @@ from sqlalchemy import select
 
 from mlapi.auth import create_key
 from mlapi.extensions import db
+from mlapi.monitor import last_hour
 from mlapi.monitoring import PredictionLog, utc_now
+from tests.conftest import needs_postgres
 
 SECRET_TEXT = "My card 4111 1111 1111 1111 was charged twice, call me on 555-0100"
 
@@ -73,3 +75,28 @@ def test_one_log_line_per_request(app, client, caplog, headers, key_name):
     for part in ("request_id=req-42", f"key={key_name}", "use_case=sentiment", "version=v1", "status=200", "ms="):
         assert part in line
     assert "4111" not in line
+
+
+@needs_postgres
+def test_the_log_and_its_summaries_in_postgresql(make_app, postgres_schema):
+    app = make_app(DATABASE_URL=postgres_schema)
+    client = app.test_client()
+    with app.app_context():
+        admin = create_key("teacher", "admin")
+    client.post("/api/v1/sentiment", json={"texts": ["Great crew", "Awful delay"]})
+    [row] = logged(app)
+    assert (row.use_case, row.status, row.items) == ("sentiment", 200, 2)
+    with app.app_context():
+        sentiment = next(a for a in last_hour() if a.name == "sentiment")
+    assert sentiment.requests == 1 and sentiment.items == 2
+    usage = client.get("/api/v1/usage", headers={"X-API-Key": admin}).get_json()
+    assert usage["keys"] == [{"key": None, "requests": 1, "errors": 0, "rate_limited": 0, "items": 2,
+                              "use_cases": {"sentiment": 1}}]
+    with app.app_context():
+        db.session.add(PredictionLog(at=utc_now() - timedelta(days=40), request_id="old", use_case="sentiment",
+                                     channel="api", status=200, latency_ms=1.0, items=1))
+        db.session.commit()
+        assert app.extensions["prediction_log"].prune() == 1
+    app.extensions["key_usage"].flush()
+    with app.app_context():
+        db.engine.dispose()  # let the schema be dropped
