@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, security, tracing, usage, web
+from mlapi import api, auth, cli, docs, security, tracing, usage, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
@@ -44,6 +44,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(package.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(docs.bp)
     cli.init_app(app)
     init_registry(app, USE_CASES)
 

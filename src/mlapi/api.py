@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
+from mlapi.api_schemas import ActivateRequest, Health, ModelCard, ModelList
 from mlapi.auth import admin_only
 from mlapi.errors import NotFound, ValidationFailed
+from mlapi.openapi import documented
 from mlapi.quotas import storage_problem
 from mlapi.registry import ArtifactRefused, registry
 from mlapi.service import json_payload, validation_detail
@@ -19,6 +21,7 @@ CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params"
 
 
 @bp.get("/health")
+@documented("Service health", Health, degraded=True)
 def health():
     """200 when every model serves its active version and limits work, else 503 with the problems."""
     ok, models, problems = registry.health()
@@ -30,6 +33,7 @@ def health():
 
 
 @bp.get("/models")
+@documented("List the models", ModelList)
 def models():
     """Every use case with its serving version and all its versions."""
     listed = [
@@ -45,16 +49,15 @@ def models():
 
 
 @bp.get("/models/<name>")
+@documented("A model's card", ModelCard, model_name=True)
 def model_card(name: str):
     """The model card: what the model does, every version's metrics, how to call it."""
     return jsonify(card_of(name))
 
 
-class ActivateRequest(Schema):
-    version = fields.String(required=True, validate=validate.Regexp(r"^v\d+$", error="Versions look like 'v2'."))
-
-
 @bp.put("/models/<name>/active")
+@documented("Switch the serving version (admin)", ModelCard, body=ActivateRequest, example={"version": "v1"},
+            model_name=True)
 @admin_only
 def activate(name: str):
     """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""

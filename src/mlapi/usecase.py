@@ -37,6 +37,8 @@ class UseCase:
     touches Flask. ``check(model, items)``, if given, validates what only the
     loaded model knows (such as which movie ids exist) and raises
     ``ValidationFailed``. ``max_body_bytes`` caps the request body of its routes (413).
+    ``response_schema`` describes one result (the OpenAPI document adds ``model`` and the
+    batch form); ``upload_field`` names a multipart file field the endpoint also takes.
     """
 
     name: str
@@ -45,8 +47,10 @@ class UseCase:
     train: Callable[[Path, float, Step], Trained]
     predict: Callable[[Any, list[dict]], list[dict]]
     request_schema: type[Schema]
+    response_schema: type[Schema]
     example: dict[str, Any]
     headline_metric: str
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
     check: Callable[[Any, list[dict]], None] | None = None
     max_body_bytes: int = 1024 * 1024
+    upload_field: str | None = None
