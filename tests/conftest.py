@@ -41,22 +41,27 @@ def artifacts(trained_dir, tmp_path) -> Path:
     return Path(shutil.copytree(trained_dir, tmp_path / "artifacts"))
 
 
+def app_settings(folder: Path, artifacts: Path) -> dict:
+    """An app's config for tests: ``artifacts``, and its databases in ``folder``."""
+    return {
+        "TESTING": True,
+        "ARTIFACTS_DIR": artifacts,
+        "DATABASE_URL": f"sqlite:///{folder / 'mlapi.db'}",
+        "RATELIMIT_STORAGE": f"mlapi+sqlite:///{folder / 'ratelimits.db'}",
+        "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
+        "RATELIMIT_CLIENT": "100000/minute",
+        "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves
+        "USAGE_FLUSH_SECONDS": 0,
+        "LOG_FLUSH_SECONDS": 0,
+    }
+
+
 @pytest.fixture
 def make_app(tmp_path, artifacts):
     """Build an app on this test's artifacts and SQLite file; keywords override config."""
 
     def make(**config):
-        settings = {
-            "TESTING": True,
-            "ARTIFACTS_DIR": artifacts,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
-            "RATELIMIT_STORAGE": f"mlapi+sqlite:///{tmp_path / 'ratelimits.db'}",
-            "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
-            "RATELIMIT_CLIENT": "100000/minute",
-            "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves
-            "USAGE_FLUSH_SECONDS": 0,
-        }
-        return create_app({**settings, **config})
+        return create_app({**app_settings(tmp_path, artifacts), **config})
 
     return make
 

@@ -95,6 +95,8 @@ def test_active_pointer_in_postgresql(artifacts, make_app, postgres_schema):
         registry.activate("sentiment", "v1")
         assert db.session.get(ActiveVersion, "sentiment").version == "v1"
         assert db.engine.dialect.name == "postgresql"
-    assert served_version(make_app(DATABASE_URL=postgres_schema).test_client()) == "v1"
+    restarted = make_app(DATABASE_URL=postgres_schema)
+    assert served_version(restarted.test_client()) == "v1"
+    restarted.extensions["prediction_log"].flush()
     with app.app_context():
         db.engine.dispose()  # let the schema be dropped

@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, monitoring, security, tracing, usage, web
+from mlapi import api, auth, cli, docs, monitoring, security, tracing, usage, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
@@ -45,6 +45,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.register_blueprint(package.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
+    app.register_blueprint(docs.bp)
     cli.init_app(app)
     init_registry(app, USE_CASES)
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import Schema, fields, validate
 
+from mlapi.api_schemas import ActivateRequest, Health, ModelCard, ModelList, Usage, UsageQuery
 from mlapi.auth import admin_only
 from mlapi.errors import NotFound, ValidationFailed
 from mlapi.monitor import usage_per_key
+from mlapi.openapi import documented
 from mlapi.quotas import storage_problem
 from mlapi.registry import ArtifactRefused, registry
 from mlapi.service import json_payload, load
@@ -16,11 +17,11 @@ from mlapi.usecase import UseCase
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-MAX_USAGE_MINUTES = 7 * 24 * 60
 CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params")
 
 
 @bp.get("/health")
+@documented("Service health", Health, degraded=True)
 def health():
     """200 when every model serves its active version and limits work, else 503 with the problems."""
     ok, models, problems = registry.health()
@@ -32,6 +33,7 @@ def health():
 
 
 @bp.get("/models")
+@documented("List the models", ModelList)
 def models():
     """Every use case with its serving version and all its versions."""
     listed = [
@@ -47,16 +49,15 @@ def models():
 
 
 @bp.get("/models/<name>")
+@documented("A model's card", ModelCard, model_name=True)
 def model_card(name: str):
     """The model card: what the model does, every version's metrics, how to call it."""
     return jsonify(card_of(name))
 
 
-class ActivateRequest(Schema):
-    version = fields.String(required=True, validate=validate.Regexp(r"^v\d+$", error="Versions look like 'v2'."))
-
-
 @bp.put("/models/<name>/active")
+@documented("Switch the serving version (admin)", ModelCard, body=ActivateRequest, example={"version": "v1"},
+            model_name=True)
 @admin_only
 def activate(name: str):
     """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""
@@ -69,12 +70,8 @@ def activate(name: str):
     return jsonify(card_of(name))
 
 
-class UsageQuery(Schema):
-    minutes = fields.Integer(load_default=60, validate=validate.Range(min=1, max=MAX_USAGE_MINUTES),
-                             metadata={"description": "The window: the last 1 to 10,080 minutes (a week)."})
-
-
 @bp.get("/usage")
+@documented("Prediction requests per key (admin)", Usage, query=UsageQuery)
 @admin_only
 def usage():
     """Prediction requests per key (null: anonymous) and use case over the last ``minutes`` (admin)."""

@@ -29,7 +29,7 @@ from mlapi.extensions import db
 
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
-PUBLIC_ENDPOINTS = {"api.health"}  # load balancers probe it without a key
+PUBLIC_ENDPOINTS = {"api.health", "docs.openapi_json", "docs.swagger_ui"}  # probes, and docs for everyone
 
 
 class Unauthorized(MlapiError):

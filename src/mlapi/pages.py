@@ -10,12 +10,24 @@ from flask import request
 from mlapi import service
 from mlapi.errors import ValidationFailed
 
+KEY_HEADER = '-H "Authorization: Bearer $MLAPI_KEY"'  # the shell fills in the reader's own key
 
-def curl_command(path: str, payload: Any) -> str:
-    """A curl command that sends ``payload`` to ``path`` on this server, ready to paste."""
-    url = request.host_url.rstrip("/") + path
+
+def api_url(path: str) -> str:
+    """``path`` on this server, as the reader reaches it."""
+    return request.host_url.rstrip("/") + path
+
+
+def curl_command(path: str, payload: Any, method: str = "POST") -> str:
+    """A curl command that sends ``payload`` to ``path`` on this server with the reader's key, ready to paste."""
     body = shlex.quote(json.dumps(payload, ensure_ascii=False))
-    return f"curl -s -X POST {url} \\\n  -H 'Content-Type: application/json' \\\n  -d {body}"
+    return (f"curl -s -X {method} {api_url(path)} \\\n  {KEY_HEADER} \\\n"
+            f"  -H 'Content-Type: application/json' \\\n  -d {body}")
+
+
+def curl_get(path: str) -> str:
+    """A curl command that reads ``path`` (a path with its query string) with the reader's key."""
+    return f"curl -s {shlex.quote(api_url(path))} \\\n  {KEY_HEADER}"
 
 
 def pretty_json(data: Any) -> str:

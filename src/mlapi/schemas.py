@@ -1,9 +1,9 @@
-"""What every use case's request schema shares."""
+"""What every use case's schemas share: one item or a batch, the model that answered, errors."""
 from __future__ import annotations
 
 from typing import ClassVar
 
-from marshmallow import Schema, ValidationError, post_load, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 
 
 class SingleOrBatch(Schema):
@@ -27,3 +27,20 @@ class SingleOrBatch(Schema):
         if self.single in data:
             return {"items": [{self.item: data[self.single]}], "batch": False}
         return {"items": [{self.item: value} for value in data[self.batch]], "batch": True}
+
+
+class ModelRef(Schema):
+    """Which model and version gave an answer."""
+
+    name = fields.String(required=True, metadata={"example": "sentiment"})
+    version = fields.String(required=True, metadata={"example": "v1"})
+
+
+class Problem(Schema):
+    """An error as RFC 9457 problem details."""
+
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Unprocessable Entity"})
+    status = fields.Integer(required=True, metadata={"example": 422})
+    detail = fields.String(required=True, metadata={"description": "One sentence a person can act on."})
+    errors = fields.Dict(keys=fields.String(), metadata={"description": "The messages per field (422 only)."})

@@ -53,6 +53,8 @@ class UseCase:
     loaded model knows (such as which movie ids exist) and raises
     ``ValidationFailed``. ``max_body_bytes`` caps the request body of its routes (413).
     ``outcome(result)`` names one result's predicted class and score for monitoring.
+    ``response_schema`` describes one result (the OpenAPI document adds ``model`` and the
+    batch form); ``upload_field`` names a multipart file field the endpoint also takes.
     """
 
     name: str
@@ -61,9 +63,11 @@ class UseCase:
     train: Callable[[Path, float, Step], Trained]
     predict: Callable[[Any, list[dict]], list[dict]]
     request_schema: type[Schema]
+    response_schema: type[Schema]
     example: dict[str, Any]
     headline_metric: str
     training_steps: tuple[str, ...] = ("read data", "fit", "evaluate")
     check: Callable[[Any, list[dict]], None] | None = None
     max_body_bytes: int = 1024 * 1024
     outcome: Outcome = no_outcome
+    upload_field: str | None = None

@@ -9,6 +9,7 @@ from mlapi import metrics
 from mlapi.auth import find_key
 from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, last_hour
 from mlapi.monitoring import utc_now
+from mlapi.pages import curl_command, curl_get
 from mlapi.registry import ArtifactRefused, registry
 
 bp = Blueprint("web", __name__)
@@ -22,7 +23,7 @@ def home():
         loaded = registry.loaded.get(name)
         metric = loaded.card["metrics"].get(use_case.headline_metric) if loaded else None
         rows.append({"use_case": use_case, "version": loaded.version if loaded else None, "metric": metric})
-    return render_template("index.html", rows=rows)
+    return render_template("index.html", rows=rows, curl=curl_get("/api/v1/models"))
 
 
 @bp.app_context_processor
@@ -43,13 +44,23 @@ def models_page():
         metrics = sorted({key for card in cards for key, value in card["metrics"].items() if is_figure(value)})
         use_cases.append({"use_case": use_case, "cards": cards, "metrics": metrics,
                           "active": registry.active_version(name)})
-    return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf()), status
+    return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf(),
+                           curl=activate_curl(request.form)), status
+
+
+def activate_curl(form) -> str:
+    """The API call behind the admin form: the model and version the form last sent, else the first model's."""
+    chosen = form.get("name", "")
+    name = chosen if chosen in registry.use_cases else next(iter(registry.use_cases))
+    version = form.get("version") if chosen == name and form.get("version") else registry.active_version(name)
+    return curl_command(f"/api/v1/models/{name}/active", {"version": version}, method="PUT")
 
 
 @bp.get("/monitor")
 def monitor():
     """The last hour per use case, for a projector; a served script refreshes the panel every few seconds."""
-    return render_template("monitor.html", **monitor_context())
+    usage = curl_get(f"/api/v1/usage?minutes={WINDOW_MINUTES}")
+    return render_template("monitor.html", **monitor_context(), curl=usage)
 
 
 @bp.get("/monitor/panel")

@@ -81,10 +81,11 @@ def test_page_and_api_agree(client, text):
 def test_page_curl_command_sends_the_page_input(client):
     text = "Don't \"quote\" me, it's fine"
     page = html.unescape(client.post("/sentiment", data={"text": text}).get_data(as_text=True))
-    curl = re.findall(r"<pre class=\"code\"><code>(curl .*?)</code></pre>", page, re.S)[0]
+    curl = re.findall(r"<pre class=\"code\"[^>]*><code>(curl .*?)</code></pre>", page, re.S)[0]
     words = shlex.split(curl.replace("\\\n", " "))
     assert words[words.index("-X") + 1] == "POST" and words[words.index("-X") + 2].endswith("/api/v1/sentiment")
     assert json.loads(words[words.index("-d") + 1]) == {"text": text}
+    assert "Authorization: Bearer $MLAPI_KEY" in words  # the reader's own key, filled in by the shell
 
 
 def test_page_highlights_decisive_words(client):

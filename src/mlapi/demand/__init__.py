@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from mlapi.demand import model
-from mlapi.demand.schemas import DemandRequest, check_known_series
+from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series
 from mlapi.usecase import UseCase
 
 bp = Blueprint("demand", __name__)
@@ -18,6 +18,7 @@ use_case = UseCase(
     predict=model.predict,
     outcome=model.outcome,
     request_schema=DemandRequest,
+    response_schema=DemandResult,
     example={"series": "1_1", "horizon": 8},
     headline_metric="mase",
     check=check_known_series,

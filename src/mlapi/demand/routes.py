@@ -10,6 +10,8 @@ from mlapi import service
 from mlapi.demand import bp
 from mlapi.demand.chart import draw
 from mlapi.demand.model import MAX_HORIZON, series_list
+from mlapi.demand.schemas import SeriesList
+from mlapi.openapi import documented
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.registry import registry
 
@@ -24,6 +26,7 @@ def forecast_json():
 
 
 @bp.get("/api/v1/demand/series")
+@documented("The known series", SeriesList, errors=(503,))
 def series_json():
     """The known series: id, name and last date."""
     return jsonify(series=series_list(registry.get("demand").model))

@@ -1,4 +1,4 @@
-"""Request schema of the demand API: a known series, or the client's own weekly history."""
+"""Request and response schemas of the demand API: a known series, or the client's own weekly history."""
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from mlapi.demand.model import MAX_HORIZON, MIN_HISTORY, check_history, series_list
@@ -44,3 +44,27 @@ def check_known_series(model, items: list[dict]) -> None:
         if "series" in item and item["series"] not in known:
             message = f"Unknown series {item['series']!r}; known: {', '.join(known)}."
             raise ValidationFailed(message, {"series": [message]})
+
+
+class ForecastWeek(Schema):
+    date = fields.String(required=True, metadata={"format": "date", "example": "2012-11-02"})
+    sales = fields.Float(required=True)
+    lower = fields.Float(required=True, metadata={"description": "Lower end of the interval."})
+    upper = fields.Float(required=True, metadata={"description": "Upper end of the interval."})
+
+
+class DemandResult(Schema):
+    """The forecast weeks, continuing the history one week apart, with their interval."""
+
+    forecast = fields.List(fields.Nested(ForecastWeek), required=True)
+    interval = fields.Float(required=True, metadata={"description": "The interval's coverage (0.8: 80%)."})
+
+
+class Series(Schema):
+    id = fields.String(required=True, metadata={"example": "1_1"})
+    name = fields.String(required=True)
+    last_date = fields.String(required=True, metadata={"format": "date"})
+
+
+class SeriesList(Schema):
+    series = fields.List(fields.Nested(Series), required=True)

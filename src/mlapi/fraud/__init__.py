@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from mlapi.fraud import model
-from mlapi.fraud.schemas import FraudRequest
+from mlapi.fraud.schemas import FraudRequest, FraudResult
 from mlapi.usecase import UseCase
 
 bp = Blueprint("fraud", __name__)
@@ -30,6 +30,7 @@ use_case = UseCase(
     predict=model.predict,
     outcome=model.outcome,
     request_schema=FraudRequest,
+    response_schema=FraudResult,
     example={"transaction": EXAMPLE_TRANSACTION},
     headline_metric="roc_auc",
     max_body_bytes=2 * 1024 * 1024,

@@ -1,4 +1,4 @@
-"""Request schema of the fraud API: the dataset's 30 fields, every one required, numeric and finite."""
+"""Request and response schemas of the fraud API: the dataset's 30 fields, every one required, numeric and finite."""
 import math
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -31,3 +31,20 @@ class FraudRequest(SingleOrBatch):
     transaction = fields.Nested(Transaction, metadata={"description": "Time, V1..V28 and Amount, as in the dataset."})
     transactions = fields.List(fields.Nested(Transaction), validate=validate.Length(min=1, max=MAX_BATCH),
                                metadata={"description": "A batch of 1 to 1,000 transactions, answered in order."})
+
+
+class Factor(Schema):
+    feature = fields.String(required=True, metadata={"example": "V14"})
+    value = fields.Float(required=True, metadata={"description": "The transaction's value of the feature."})
+    contribution = fields.Float(required=True, metadata={
+        "description": "Fraud probability minus that with the feature at its training median."})
+
+
+class FraudResult(Schema):
+    """The fraud probability, the decision at the threshold, the risk and the top factors."""
+
+    fraud_probability = fields.Float(required=True)
+    is_fraud = fields.Boolean(required=True)
+    threshold = fields.Float(required=True)
+    risk = fields.String(required=True, validate=validate.OneOf(("low", "medium", "high")))
+    top_factors = fields.List(fields.Nested(Factor), required=True)

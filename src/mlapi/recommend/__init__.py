@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from mlapi.recommend import model
-from mlapi.recommend.schemas import RecommendRequest, check_known_movies
+from mlapi.recommend.schemas import RecommendRequest, RecommendResult, check_known_movies
 from mlapi.usecase import UseCase
 
 bp = Blueprint("recommend", __name__)
@@ -18,6 +18,7 @@ use_case = UseCase(
     train=model.train,
     predict=model.predict,
     request_schema=RecommendRequest,
+    response_schema=RecommendResult,
     example={"ratings": [{"movie_id": 770828, "rating": 9}, {"movie_id": 1300854, "rating": 8}], "k": 10},
     headline_metric="model_hr@10",
     check=check_known_movies,

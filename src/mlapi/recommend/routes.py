@@ -5,10 +5,11 @@ from flask import jsonify, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from mlapi import service
+from mlapi.openapi import documented
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.recommend import bp, use_case
 from mlapi.recommend.model import movie, search_movies
-from mlapi.recommend.schemas import MovieSearch
+from mlapi.recommend.schemas import MovieList, MovieSearch
 from mlapi.registry import registry
 
 API_PATH = "/api/v1/recommend"
@@ -31,6 +32,7 @@ def recommend_json():
 
 
 @bp.get("/api/v1/movies")
+@documented("Find movie ids by title", MovieList, query=MovieSearch, errors=(503,))
 def movies_json():
     """Search titles: ``?q=toy&limit=10``, most rated first."""
     return jsonify(movies=find_movies(request.args))

@@ -1,4 +1,4 @@
-"""Request schemas of the recommendation API and the movie search."""
+"""Request and response schemas of the recommendation API and the movie search."""
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from mlapi.errors import ValidationFailed
@@ -64,7 +64,28 @@ class MovieSearch(Schema):
         unknown = EXCLUDE
 
     q = fields.String(load_default="", validate=validate.Length(max=200),
-                      metadata={"description": "Part of a title, any case; empty lists the most rated."})
-    limit = fields.Integer(load_default=10, validate=validate.Range(1, MAX_K))
+                      metadata={"description": "Part of a title, any case; empty lists the most rated.",
+                                "example": "iron man"})
+    limit = fields.Integer(load_default=10, validate=validate.Range(1, MAX_K), metadata={"example": 5})
 
 
+class Movie(Schema):
+    movie_id = movie_id_field(required=True, metadata={"example": 770828})
+    title = fields.String(required=True, metadata={"example": "Man of Steel (2013)"})
+    genres = fields.List(fields.String(), required=True, metadata={"example": ["Action", "Adventure"]})
+
+
+class Recommendation(Movie):
+    score = fields.Float(required=True)
+    because = fields.List(movie_id_field(), required=True,
+                          metadata={"description": "The input movies that led to this one."})
+
+
+class RecommendResult(Schema):
+    """Suggested movies, best first, never one from the input."""
+
+    recommendations = fields.List(fields.Nested(Recommendation), required=True)
+
+
+class MovieList(Schema):
+    movies = fields.List(fields.Nested(Movie), required=True)

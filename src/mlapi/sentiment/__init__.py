@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from mlapi.sentiment import model
-from mlapi.sentiment.schemas import SentimentRequest
+from mlapi.sentiment.schemas import SentimentRequest, SentimentResult
 from mlapi.usecase import UseCase
 
 bp = Blueprint("sentiment", __name__)
@@ -18,6 +18,7 @@ use_case = UseCase(
     predict=model.predict,
     outcome=model.outcome,
     request_schema=SentimentRequest,
+    response_schema=SentimentResult,
     example={"text": "The crew was lovely and we landed early. Thank you!"},
     headline_metric="accuracy",
     max_body_bytes=6 * 1024 * 1024,  # a full batch of 1,000 texts of 5,000 ASCII characters

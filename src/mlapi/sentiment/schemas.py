@@ -1,5 +1,5 @@
 """Request and response schemas of the sentiment API."""
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.schemas import SingleOrBatch
 
@@ -30,3 +30,22 @@ class SentimentRequest(SingleOrBatch):
         validate=validate.Length(min=1, max=MAX_BATCH),
         metadata={"description": "A batch of 1 to 1,000 texts, answered in order."},
     )
+
+
+LABELS = ("negative", "neutral", "positive")
+
+
+class Term(Schema):
+    term = fields.String(required=True, metadata={"example": "lovely"})
+    weight = fields.Float(required=True, metadata={"description": "Its push towards the label (negative: away)."})
+
+
+class SentimentResult(Schema):
+    """The label of one text, how sure the model is, and the words that decided it."""
+
+    label = fields.String(required=True, validate=validate.OneOf(LABELS))
+    score = fields.Float(required=True, metadata={"description": "The probability of the label."})
+    probabilities = fields.Nested(Schema.from_dict({label: fields.Float(required=True) for label in LABELS},
+                                                   name="SentimentProbabilities"), required=True)
+    explanation = fields.List(fields.Nested(Term), required=True,
+                              metadata={"description": "Up to 8 words that pushed hardest, largest first."})

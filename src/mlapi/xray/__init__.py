@@ -3,7 +3,7 @@ from flask import Blueprint
 
 from mlapi.usecase import UseCase
 from mlapi.xray import model
-from mlapi.xray.schemas import XrayRequest
+from mlapi.xray.schemas import XrayRequest, XrayResult
 
 bp = Blueprint("xray", __name__)
 
@@ -31,9 +31,11 @@ use_case = UseCase(
     predict=model.predict,
     outcome=model.outcome,
     request_schema=XrayRequest,
+    response_schema=XrayResult,
     example={"image": EXAMPLE_IMAGE},
     headline_metric="roc_auc",
     max_body_bytes=6 * 1024 * 1024,
+    upload_field="image",
 )
 
 from mlapi.xray import routes  # noqa: E402,F401  (registers the routes on bp)

@@ -8,8 +8,8 @@ from flask import abort, current_app, jsonify, render_template, request
 
 from mlapi import service
 from mlapi.errors import ValidationFailed
-from mlapi.pages import page_prediction, pretty_json
-from mlapi.xray import bp
+from mlapi.pages import KEY_HEADER, api_url, page_prediction, pretty_json
+from mlapi.xray import bp, use_case
 from mlapi.xray.examples import examples, png
 
 API_PATH = "/api/v1/xray"
@@ -28,10 +28,11 @@ def uploaded_payload() -> dict:
 
     :raises ValidationFailed: no file field ``image`` (422).
     """
-    upload = request.files.get("image")
+    field = use_case.upload_field
+    upload = request.files.get(field)
     if upload is None or not upload.filename:
-        raise ValidationFailed("Attach the file in a multipart field named 'image'.", {"image": ["No file sent."]})
-    return {"image": upload.read()}
+        raise ValidationFailed(f"Attach the file in a multipart field named '{field}'.", {field: ["No file sent."]})
+    return {field: upload.read()}
 
 
 @bp.get("/xray/examples/<int:number>.png")
@@ -56,15 +57,15 @@ def page():
         result=result,
         errors=errors,
         result_json=pretty_json(result) if result else None,
-        curl=upload_curl(),
+        curl=upload_curl(chosen_example(shown) or 0),
     ), status
 
 
 def chosen_image(shown) -> tuple[bytes, str | None]:
     """The bytes to classify and a data: URL to show them: an example's, or the upload's."""
-    number = request.form.get("example", "")
-    if number.isdigit() and int(number) < len(shown):
-        raw = png(shown[int(number)][0])
+    number = chosen_example(shown)
+    if number is not None:
+        raw = png(shown[number][0])
     else:
         upload = request.files.get("image")
         raw = upload.read() if upload else b""
@@ -73,13 +74,19 @@ def chosen_image(shown) -> tuple[bytes, str | None]:
     return raw, shown_url
 
 
-def upload_curl() -> str:
-    """curl commands that fetch an example image and upload it, as a student would their own."""
-    host = request.host_url.rstrip("/")
+def chosen_example(shown) -> int | None:
+    """The number of the example image the form picked, if it picked one."""
+    number = request.form.get("example", "")
+    return int(number) if number.isdigit() and int(number) < len(shown) else None
+
+
+def upload_curl(number: int) -> str:
+    """curl commands that fetch example ``number`` and upload it, as a student would their own image."""
     json_body = '"{\\"image\\": \\"$(base64 -w0 chest.png)\\"}"'
-    return (f"curl -s -o chest.png {host}/xray/examples/0.png\n"
-            f"curl -s -X POST {host}{API_PATH} -F image=@chest.png\n"
-            f"# or as JSON:\ncurl -s -X POST {host}{API_PATH} -H 'Content-Type: application/json' -d {json_body}")
+    return (f"curl -s -o chest.png {api_url(f'/xray/examples/{number}.png')}\n"
+            f"curl -s -X POST {api_url(API_PATH)} {KEY_HEADER} -F image=@chest.png\n"
+            f"# or as JSON:\ncurl -s -X POST {api_url(API_PATH)} {KEY_HEADER} \\\n"
+            f"  -H 'Content-Type: application/json' -d {json_body}")
 
 
 def data_dir() -> Path:

@@ -1,11 +1,11 @@
-"""Request schema of the X-ray API: base64 images (a data: URL too) or uploaded bytes."""
+"""Request and response schemas of the X-ray API: base64 images (a data: URL too) or uploaded bytes."""
 from __future__ import annotations
 
 import base64
 import binascii
 import re
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.schemas import SingleOrBatch
 from mlapi.xray.imaging import preprocess
@@ -55,3 +55,16 @@ class XrayRequest(SingleOrBatch):
     images = fields.List(ImageField(metadata={"type": "string", "format": "byte"}),
                          validate=validate.Length(min=1, max=MAX_BATCH),
                          metadata={"description": "A batch of 1 to 64 images, answered in order."})
+
+
+LABELS = ("normal", "pneumonia")
+
+
+class XrayResult(Schema):
+    """Pneumonia or normal, its probability, and a sentence for people."""
+
+    label = fields.String(required=True, validate=validate.OneOf(LABELS))
+    probability = fields.Float(required=True, metadata={"description": "The probability of the label."})
+    probabilities = fields.Nested(Schema.from_dict({label: fields.Float(required=True) for label in LABELS},
+                                                   name="XrayProbabilities"), required=True)
+    message = fields.String(required=True, metadata={"example": "Chest X-ray compatible with pneumonia: 85%"})
