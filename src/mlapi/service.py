@@ -4,10 +4,11 @@
 """
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import g, request
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import BadRequest
 
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
@@ -53,6 +54,12 @@ def field_paths(errors: dict[Any, Any], prefix: str = "") -> list[str]:
     return paths
 
 
+@cache
+def schema_instance(schema: type[Schema]) -> Schema:
+    """One instance per request schema, reused: building a marshmallow schema costs more than loading a body."""
+    return schema()
+
+
 def predict(name: str, payload: Any) -> dict[str, Any]:
     """Validate ``payload`` for use case ``name``, predict with its serving version.
 
@@ -63,7 +70,7 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     """
     use_case = registry.use_cases[name]
     try:
-        request_data = use_case.request_schema().load(payload)
+        request_data = schema_instance(use_case.request_schema).load(payload)
     except ValidationError as error:
         messages = error.normalized_messages()
         raise ValidationFailed(validation_detail(messages), messages) from None
