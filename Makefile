@@ -30,8 +30,10 @@ lint: install
 	$(BIN)/ruff check src tests bench wsgi.py
 
 bench: install
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
+		{ echo "make bench needs wrk: apt-get install wrk (as root)"; exit 1; }
 	$(FLASK) train all --missing
-	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/compare.py
 
 clean:
 	rm -rf $(VENV) artifacts var .pytest_cache .ruff_cache

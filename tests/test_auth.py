@@ -137,3 +137,30 @@ def test_usage_counts_add_up_across_flushes_and_days(app, keys):
         row = db.session.get(ApiKey, key_id)
         assert row.requests_today() == 3  # yesterday's 50 do not count today
         assert row.last_used_at is not None
+
+
+def test_a_key_revoked_elsewhere_is_refused_once_its_second_is_over(app, client, keys, monkeypatch):
+    from datetime import UTC, datetime
+
+    from mlapi import auth
+
+    headers = {"X-API-Key": keys["client"]}
+    assert predict(client, headers).status_code == 200  # now remembered by this worker
+    with app.app_context():  # revoked by another process: this worker's memory is not told
+        db.session.get(ApiKey, db.session.scalar(select(ApiKey.id).where(ApiKey.name == "student"))).revoked_at = (
+            datetime.now(UTC)
+        )
+        db.session.commit()
+    later = auth.time.monotonic() + auth.VERIFIED_FOR_SECONDS + 0.01
+    monkeypatch.setattr(auth.time, "monotonic", lambda: later)
+    assert "revoked" in assert_status(predict(client, headers), 401)["detail"]
+
+
+def test_a_remembered_key_keeps_its_role_and_counts_its_requests(app, client, keys):
+    for _ in range(3):
+        assert predict(client, {"X-API-Key": keys["client"]}).status_code == 200
+    assert_status(activate(client, {"X-API-Key": keys["client"]}), 403)
+    app.extensions["key_usage"].flush()
+    with app.app_context():
+        row = db.session.scalar(select(ApiKey).where(ApiKey.name == "student"))
+        assert row.requests_today() == 4

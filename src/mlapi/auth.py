@@ -10,12 +10,17 @@ A key reads ``mlapi_<lookup id>_<secret>``: the lookup id is public and finds
 the row; the SHA-256 of the whole key is then compared with the stored one in
 constant time. The secret is 256 random bits, so a plain SHA-256 is the right
 hash (a slow password hash protects guessable secrets, which these are not).
+
+A key found valid is remembered by each worker for VERIFIED_FOR_SECONDS, so a
+client's stream of requests costs one database query a second, not one each: a key
+revoked in the database is refused by every worker within that second.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,6 +35,8 @@ from mlapi.extensions import db
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
 PUBLIC_ENDPOINTS = {"api.health", "docs.openapi_json", "docs.swagger_ui"}  # probes, and docs for everyone
+VERIFIED_FOR_SECONDS = 1.0  # how long a worker trusts a key it found valid; a revocation waits at most this
+MAX_VERIFIED = 10_000  # keys remembered per worker before they are all forgotten at once
 
 
 class Unauthorized(MlapiError):
@@ -115,6 +122,32 @@ def find_key(key: str) -> ApiKey | None:
     return row
 
 
+class VerifiedKeys:
+    """The keys this worker found valid in the last VERIFIED_FOR_SECONDS, by their SHA-256."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[float, int, Caller]] = {}  # digest -> (trusted until, key id, caller)
+
+    def forget(self) -> None:
+        """Trust no remembered key any more (this worker revoked one)."""
+        self.entries.clear()
+
+    def caller(self, key: str) -> tuple[int, Caller] | None:
+        """The key's id and caller, from memory if it was found valid just now, else from the database."""
+        digest = hash_key(key)
+        entry = self.entries.get(digest)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1], entry[2]
+        row = find_key(key)
+        if row is None:
+            return None
+        if len(self.entries) >= MAX_VERIFIED:
+            self.entries.clear()
+        found = (row.id, Caller(row.name, row.role, row.rate_limit))
+        self.entries[digest] = (time.monotonic() + VERIFIED_FOR_SECONDS, *found)
+        return found
+
+
 def required_role() -> str:
     """The role the matched view asks for: ``admin`` for :func:`admin_only` views, else ``client``."""
     view = current_app.view_functions.get(request.endpoint or "")
@@ -137,12 +170,12 @@ def authenticate() -> None:
         if required_role() == "admin" or not current_app.config["ALLOW_ANONYMOUS"]:
             raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
         return
-    row = find_key(key)
-    if row is None:
+    found = current_app.extensions["verified_keys"].caller(key)
+    if found is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
-    g.caller = Caller(row.name, row.role, row.rate_limit)
-    current_app.extensions["key_usage"].add(row.id)
-    if required_role() == "admin" and row.role != "admin":
+    key_id, g.caller = found
+    current_app.extensions["key_usage"].add(key_id)
+    if required_role() == "admin" and g.caller.role != "admin":
         raise Forbidden("This endpoint needs an admin key; yours is a client key.")
 
 
@@ -153,4 +186,5 @@ def admin_only(view: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
+    app.extensions["verified_keys"] = VerifiedKeys()
     app.before_request(authenticate)

@@ -156,6 +156,7 @@ def revoke(name: str) -> None:
         raise click.ClickException(f"no active key named {name!r}")
     row.revoked_at = datetime.now(UTC)
     db.session.commit()
+    current_app.extensions["verified_keys"].forget()  # other workers stop trusting it within a second
     click.echo(f"{name}: revoked")
 
 

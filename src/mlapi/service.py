@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 from flask import g, request
@@ -65,6 +66,12 @@ def load(schema: Schema, data: Any) -> Any:
         raise ValidationFailed(validation_detail(messages), messages) from None
 
 
+@cache
+def schema_instance(schema: type[Schema]) -> Schema:
+    """One instance per request schema, reused: building a marshmallow schema costs more than loading a body."""
+    return schema()
+
+
 def predict(name: str, payload: Any) -> dict[str, Any]:
     """Validate ``payload`` for use case ``name``, predict with its serving version.
 
@@ -75,7 +82,7 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     """
     use_case = registry.use_cases[name]
     g.predicting = name
-    request_data = load(use_case.request_schema(), payload)
+    request_data = load(schema_instance(use_case.request_schema), payload)
     loaded = registry.get(name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])

@@ -4,6 +4,12 @@ Registered with the ``limits`` library under the scheme ``mlapi+sqlite``
 (``mlapi+sqlite:////absolute/path/ratelimits.db``), so flask-limiter uses it like
 its own storages. Each increment is one atomic upsert, so concurrent workers
 never lose or double a hit. Supports the fixed-window strategy.
+
+The upsert also returns the window's count and end, and each thread remembers them
+for its last key: flask-limiter's headers read them back straight after the hit
+(``get`` and ``get_expiry``), so they cost no further query. ``get_expiry`` stays exact
+(a fixed window's end moves only once it has passed). ``get`` answers the count as of
+this thread's own hit, for up to OWN_HIT_SECONDS; limits are decided by the upsert alone.
 """
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ import os
 import sqlite3
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from limits.storage import Storage
@@ -21,9 +28,20 @@ INSERT INTO counters (key, count, expires_at) VALUES (:key, :amount, :now + :exp
 ON CONFLICT (key) DO UPDATE SET
     count = CASE WHEN expires_at <= :now THEN :amount ELSE count + :amount END,
     expires_at = CASE WHEN expires_at <= :now THEN :now + :expiry ELSE expires_at END
-RETURNING count
+RETURNING count, expires_at
 """
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
+OWN_HIT_SECONDS = 1.0  # how long a thread's own last hit answers ``get`` for its key
+
+
+@dataclass(frozen=True)
+class OwnHit:
+    """What this thread's last increment returned."""
+
+    key: str
+    count: int
+    expires_at: float
+    at: float  # time.monotonic() of the increment
 
 
 class SQLiteStorage(Storage):
@@ -55,19 +73,31 @@ class SQLiteStorage(Storage):
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
         values = {"key": key, "amount": amount, "now": now, "expiry": expiry}
-        (count,) = self.connection().execute(INCREMENT, values).fetchone()
+        count, expires_at = self.connection().execute(INCREMENT, values).fetchone()
+        self.local.own_hit = OwnHit(key, count, expires_at, time.monotonic())
         self.increments += 1
         if self.increments % PRUNE_EVERY == 0:
             self.connection().execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
         return count
 
+    def own_hit(self, key: str) -> OwnHit | None:
+        """This thread's last increment, if it was of ``key`` and recent enough."""
+        hit = getattr(self.local, "own_hit", None)
+        if hit is None or hit.key != key or time.monotonic() - hit.at > OWN_HIT_SECONDS:
+            return None
+        return hit
+
     def get(self, key: str) -> int:
+        if hit := self.own_hit(key):
+            return hit.count
         row = self.connection().execute(
             "SELECT count FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
+        if (hit := self.own_hit(key)) and hit.expires_at > time.time():
+            return hit.expires_at
         row = self.connection().execute(
             "SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
@@ -81,7 +111,9 @@ class SQLiteStorage(Storage):
             return False
 
     def reset(self) -> int | None:
+        self.local.own_hit = None
         return self.connection().execute("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
+        self.local.own_hit = None
         self.connection().execute("DELETE FROM counters WHERE key = ?", (key,))

@@ -6,6 +6,7 @@ import pytest
 
 from mlapi.config import Config
 from mlapi.sentiment import model
+from mlapi.sentiment.compiled import term_of
 from tests.conftest import SAMPLE
 
 TEXTS = [
@@ -49,19 +50,17 @@ def test_predictions_are_consistent(trained):
 
 def test_explanation_terms_come_from_the_text(trained):
     (result,) = model.predict(trained.model, [{"text": TEXTS[1]}])
-    words = {model.term_of(w) for w in TEXTS[1].split()}
+    words = {term_of(w) for w in TEXTS[1].split()}
     assert result["explanation"] and {item["term"] for item in result["explanation"]} <= words
 
 
 def test_word_weights_add_up_to_the_linear_score(trained):
     features = trained.model.pipeline[:-1].transform(TEXTS).tocsr()
-    classifier = trained.model.pipeline[-1]
+    scored = trained.model.compiled.score(TEXTS)
     for row, text in enumerate(TEXTS):
-        for label in range(len(classifier.classes_)):
-            weights = model.word_weights(trained.model, text, features[row], label)
-            centred_logit = features[row] @ trained.model.centred_coef[label]
-            assert weights.sum() == pytest.approx(float(centred_logit[0]), abs=1e-9)
-            assert len(weights) == len(text.split())
+        centred_logit = features[row] @ trained.model.centred_coef[scored.winners[row]]
+        assert scored.word_weights[row].sum() == pytest.approx(float(centred_logit[0]), abs=1e-9)
+        assert len(scored.word_weights[row]) == len(text.split())
 
 
 def test_centred_scores_give_the_same_probabilities(trained):
@@ -73,5 +72,5 @@ def test_centred_scores_give_the_same_probabilities(trained):
 
 
 def test_term_of_strips_punctuation():
-    assert model.term_of("Great!!") == "great"
-    assert model.term_of("?!") == "?!"
+    assert term_of("Great!!") == "great"
+    assert term_of("?!") == "?!"

@@ -7,11 +7,8 @@ positive and negative vocabulary beyond airlines). Measured on a fixed held-out
 """
 from __future__ import annotations
 
-import bisect
 import csv
-import re
-import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from mlapi.sentiment.compiled import CompiledSentiment
 from mlapi.usecase import Step, Trained, no_progress, shares
 
 WORD_NGRAMS = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True}
@@ -31,7 +29,6 @@ TEST_SIZE = 0.2
 SEED = 42
 TOP_TERMS = 8
 UCI_FILES = ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt")
-WHITESPACE_WORD = re.compile(r"\S+")
 
 
 @dataclass
@@ -40,10 +37,23 @@ class SentimentModel:
 
     Softmax ignores what all classes share, so a feature's centred weight for a
     class is exactly how far it moves that class's probability against the others.
+    Predictions go through ``compiled``, built from the pipeline at load, never saved.
     """
 
     pipeline: Pipeline
     centred_coef: np.ndarray  # (n_classes, n_features)
+    compiled: CompiledSentiment = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.compiled = CompiledSentiment(self.pipeline, self.centred_coef)
+
+    def __getstate__(self) -> dict:
+        """Saved without the compiled form: it is rebuilt from the pipeline whenever the model loads."""
+        return {"pipeline": self.pipeline, "centred_coef": self.centred_coef}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.__post_init__()
 
     @property
     def labels(self) -> list[str]:
@@ -115,24 +125,23 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
 
 def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
     """Label, score, class probabilities and the decisive terms for each ``{"text": ...}``."""
-    texts = [item["text"] for item in items]
-    features = model.pipeline[:-1].transform(texts).tocsr()
-    probabilities = model.pipeline[-1].predict_proba(features)
+    scored = model.compiled.score([item["text"] for item in items])
     labels = model.labels
-    winners = probabilities.argmax(axis=1)
-    results = []
-    for row, (text, winner) in enumerate(zip(texts, winners, strict=True)):
-        results.append({
+    return [
+        {
             "label": labels[winner],
-            "score": round(float(probabilities[row, winner]), 4),
-            "probabilities": {label: round(float(p), 4) for label, p in zip(labels, probabilities[row], strict=True)},
-            "explanation": explain(model, text, features[row], winner),
-        })
-    return results
+            "score": round(float(probabilities[winner]), 4),
+            "probabilities": {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)},
+            "explanation": explain(terms, weights),
+        }
+        for probabilities, winner, terms, weights in zip(
+            scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
+        )
+    ]
 
 
-def explain(model: SentimentModel, text: str, row, label_index: int) -> list[dict]:
-    """The words that moved the decision most, with their exact share of the linear score.
+def explain(terms: list[str], word_weights: np.ndarray) -> list[dict]:
+    """The TOP_TERMS terms that moved the decision most, each word's share added up per term.
 
     Each feature's contribution (its TF-IDF value times its centred weight) is
     split between the words it came from, in proportion to its occurrences:
@@ -140,67 +149,11 @@ def explain(model: SentimentModel, text: str, row, label_index: int) -> list[dic
     half to each word. The weights of all words add up to the label's score
     minus its intercept.
     """
-    weights = word_weights(model, text, row, label_index)
-    terms: dict[str, float] = {}
-    for word, weight in zip(WHITESPACE_WORD.findall(text.lower()), weights, strict=True):
-        term = term_of(word)
-        terms[term] = terms.get(term, 0.0) + float(weight)
-    ranked = sorted(terms.items(), key=lambda item: abs(item[1]), reverse=True)
+    totals: dict[str, float] = {}
+    for term, weight in zip(terms, word_weights.tolist(), strict=True):
+        totals[term] = totals.get(term, 0.0) + weight
+    ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
     return [{"term": term, "weight": round(weight, 4)} for term, weight in ranked[:TOP_TERMS] if abs(weight) >= 1e-4]
-
-
-def term_of(word: str) -> str:
-    """A word as a term: lower case, without the punctuation around it ("Great!" -> "great")."""
-    return word.lower().strip(string.punctuation) or word.lower()
-
-
-def word_weights(model: SentimentModel, text: str, row, label_index: int) -> np.ndarray:
-    """Each whitespace-separated word's share of the linear score for ``label_index``."""
-    lowered = text.lower()
-    spans = [match.start() for match in WHITESPACE_WORD.finditer(lowered)]
-    words = WHITESPACE_WORD.findall(lowered)
-    feature_ids, word_ids, shares = occurrences(model, lowered, spans, words)
-    if not feature_ids:
-        return np.zeros(len(words))
-    feature_ids = np.asarray(feature_ids)
-    contribution = row.data * model.centred_coef[label_index, row.indices]
-    position = np.searchsorted(row.indices, feature_ids)
-    counts = np.bincount(position, weights=shares, minlength=len(row.indices))
-    portions = contribution[position] * np.asarray(shares) / counts[position]
-    return np.bincount(word_ids, weights=portions, minlength=len(words))
-
-
-def occurrences(model: SentimentModel, lowered: str, spans: list[int], words: list[str]):
-    """Every in-vocabulary n-gram occurrence as (feature id, word index, share of it)."""
-    word_vec, char_vec = (vectorizer for _, vectorizer in model.pipeline[0].transformer_list)
-    word_vocab, char_vocab = word_vec.vocabulary_, char_vec.vocabulary_
-    offset = len(word_vocab)
-    feature_ids: list[int] = []
-    word_ids: list[int] = []
-    shares: list[float] = []
-
-    def add(feature: int, word: int, share: float = 1.0) -> None:
-        feature_ids.append(feature)
-        word_ids.append(word)
-        shares.append(share)
-
-    tokens = [
-        (match.group(), bisect.bisect_right(spans, match.start()) - 1)
-        for match in re.finditer(word_vec.token_pattern, lowered)
-    ]
-    for j, (token, word) in enumerate(tokens):
-        if token in word_vocab:
-            add(word_vocab[token], word)
-        if j + 1 < len(tokens) and (bigram := f"{token} {tokens[j + 1][0]}") in word_vocab:
-            add(word_vocab[bigram], word, 0.5)
-            add(word_vocab[bigram], tokens[j + 1][1], 0.5)
-
-    char_analyzer = char_vec.build_analyzer()
-    for index, word in enumerate(words):
-        for gram in char_analyzer(word):
-            if gram in char_vocab:
-                add(offset + char_vocab[gram], index)
-    return feature_ids, word_ids, shares
 
 
 def outcome(result: dict) -> tuple[str, float]:

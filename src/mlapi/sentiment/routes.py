@@ -8,7 +8,7 @@ from flask import jsonify, render_template, request
 from mlapi import service
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.sentiment import bp
-from mlapi.sentiment.model import term_of
+from mlapi.sentiment.compiled import term_of
 
 API_PATH = "/api/v1/sentiment"
 

@@ -1,0 +1,42 @@
+"""The SQLite limit storage: the read-back after a hit costs no query and stays right."""
+import pytest
+
+from mlapi import sqlite_limits
+from mlapi.sqlite_limits import SQLiteStorage
+
+
+@pytest.fixture
+def storages(tmp_path):
+    """Two storages on one file, as two workers would have."""
+    uri = f"mlapi+sqlite:///{tmp_path / 'limits.db'}"
+    return SQLiteStorage(uri), SQLiteStorage(uri)
+
+
+def stored(storage: SQLiteStorage, key: str) -> tuple[int, float]:
+    return storage.connection().execute("SELECT count, expires_at FROM counters WHERE key = ?", (key,)).fetchone()
+
+
+def test_the_own_hit_answers_get_and_get_expiry_as_stored(storages):
+    mine, other = storages
+    other.incr("k", 60, 2)
+    assert mine.incr("k", 60, 3) == 5
+    count, expires_at = stored(mine, "k")
+    assert mine.get("k") == count == 5 and mine.get_expiry("k") == expires_at
+
+
+def test_another_key_or_an_old_hit_is_read_from_the_file(storages, monkeypatch):
+    mine, other = storages
+    mine.incr("k", 60)
+    other.incr("k", 60, 4)
+    assert mine.get("other-key") == 0
+    assert mine.get("k") == 1  # its own hit, just now
+    clock = sqlite_limits.time.monotonic() + sqlite_limits.OWN_HIT_SECONDS + 1
+    monkeypatch.setattr(sqlite_limits.time, "monotonic", lambda: clock)
+    assert mine.get("k") == 5
+
+
+def test_clear_forgets_the_own_hit(storages):
+    mine, _ = storages
+    mine.incr("k", 60)
+    mine.clear("k")
+    assert mine.get("k") == 0
