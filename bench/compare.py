@@ -4,7 +4,9 @@ Starts three gunicorn servers on 127.0.0.1 (2 sync workers each, ``--preload``):
 - floor: Flask answering a constant JSON (``floor_server.py``);
 - naive: Flask, ``joblib.load`` of mlapi's own sentiment pipeline, ``predict_proba``
   per request, no validation, auth or limits (``naive_server.py``);
-- mlapi with everything on: a client key, limits on (high, never reached), request log at INFO.
+- mlapi with everything on: a client key, limits on (high, never reached), request log at INFO,
+  metrics and the prediction log; and beside it, for their cost, the same without metrics and
+  prediction log (``MLAPI_MONITORING_ENABLED=false``), at concurrency 1.
 Load comes from wrk (``post.lua``), in bounded rounds that alternate the servers, so
 noise from other work on the machine hits them alike. Prints one table. ``make bench``.
 """
@@ -180,7 +182,9 @@ def measure(scratch: Path) -> dict:
     naive_env = {"NAIVE_MODEL": str(newest("sentiment") / "model.joblib")}
     with (gunicorn("floor_server:app", {}, "/", BENCH) as (floor_port, _, floor_ready),
           gunicorn("naive_server:app", naive_env, "/", BENCH) as (naive_port, _, naive_ready),
-          gunicorn("wsgi:app", mlapi_env, "/api/v1/health") as (port, master, ready)):
+          gunicorn("wsgi:app", mlapi_env, "/api/v1/health") as (port, master, ready),
+          gunicorn("wsgi:app", {**mlapi_env, "MLAPI_MONITORING_ENABLED": "false"}, "/api/v1/health")
+          as (unmonitored_port, _, _)):
         for name in USE_CASES:
             card = json.loads(call(port, "GET", f"/api/v1/models/{name}")[1])
             examples[name] = card["example"]
@@ -198,12 +202,17 @@ def measure(scratch: Path) -> dict:
         for name in USE_CASES:
             sequential[name] = [wrk(port, f"/api/v1/{name}", body[name], auth, 1, LATENCY_SECONDS)]
         sequential["floor"].append(wrk(floor_port, "/", single, "", 1, LATENCY_SECONDS))
+        monitoring = {"on": [], "off": []}
+        for _ in range(ROUNDS):  # interleaved, so noise hits both alike
+            monitoring["on"].append(wrk(port, "/api/v1/sentiment", single, auth, 1, LATENCY_SECONDS))
+            monitoring["off"].append(wrk(unmonitored_port, "/api/v1/sentiment", single, auth, 1, LATENCY_SECONDS))
         texts = tweets(BATCH)
         batch_seconds = min(timed(lambda: check_batch(port, texts, auth)) for _ in range(3))
         memory = workers_memory(master)
     return {
         "concurrent": {name: median_of(runs) for name, runs in rounds.items()},
         "sequential": {name: median_of(runs) for name, runs in sequential.items()},
+        "monitoring": {state: median_of(runs) for state, runs in monitoring.items()},
         "in_process_ms": {name: in_process_ms(name, examples[name]) for name in USE_CASES},
         "batch": BATCH / batch_seconds,
         "ceiling": ceiling_texts_per_second(texts),
@@ -242,6 +251,9 @@ def report(figures: dict) -> None:
         print(f"{'mlapi ' + name:<26}{1:>5}{row['rate']:>9.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
               f"{row['rate'] / sequential['floor']['rate']:>9.2f}{'':>9}"
               f"{model_ms:>10.2f}{f'<= {target:.2f} {mark}':>16}")
+    on, off = figures["monitoring"]["on"]["p50_ms"], figures["monitoring"]["off"]["p50_ms"]
+    print(f"sentiment p50 at concurrency 1, {ROUNDS} interleaved rounds: {on:.2f} ms with metrics and the "
+          f"prediction log, {off:.2f} ms without ({(on / off - 1) * 100:+.1f}%)")
     batch, ceiling = figures["batch"], figures["ceiling"]
     print(f"batch of {BATCH} tweets: mlapi {batch:,.0f} texts/s; the same pipeline's predict_proba in process "
           f"{ceiling:,.0f} texts/s ({batch / ceiling:.2f}x)")

@@ -97,3 +97,10 @@ def get_text(port: int, path: str) -> str:
     text = connection.getresponse().read().decode()
     connection.close()
     return text
+
+
+def test_odd_methods_do_not_mint_new_series(client):
+    client.open("/api/v1/sentiment", method="BREW")
+    page = scrape(client)
+    assert value(page, "mlapi_http_requests_total", endpoint="(unmatched)", method="other", status="405") >= 1
+    assert not any(("method", "BREW") in labels for _, labels in page)

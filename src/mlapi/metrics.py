@@ -8,6 +8,7 @@ The active version of each model is read at scrape time from the registry.
 from __future__ import annotations
 
 import os
+from functools import cache
 
 from flask import Response, current_app
 from prometheus_client import (
@@ -20,6 +21,7 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
@@ -44,6 +46,12 @@ model_load_failures_total = Counter(
     "mlapi_model_load_failures", "Model versions refused at load (missing, unreadable, or failing sha256).",
     ["use_case"],
 )
+
+
+@cache
+def child(metric: MetricWrapperBase, *labels: object) -> MetricWrapperBase:
+    """``metric.labels(*labels)``, remembered: a request's hot path skips prometheus-client's label checks."""
+    return metric.labels(*labels)
 
 
 class ActiveVersions:

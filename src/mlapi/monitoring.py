@@ -6,9 +6,9 @@ its latency, its predicted classes and a row to the prediction log. The row hold
 time, use case, version, key name, channel, status, latency, item count, predicted
 classes and score: never the input, which can be personal data.
 
-Rows are kept in memory and written once a second per worker in one insert, so a
-request never waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are
-deleted once an hour.
+A request only appends a tuple of what it already knows; once a second a background
+loop per worker turns them into rows and writes them in one insert, so a request never
+waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted once an hour.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, Response, current_app, g, request
 from sqlalchemy import DateTime, Float, Integer, String, delete, insert
@@ -31,6 +31,7 @@ from mlapi.extensions import db
 from mlapi.registry import registry
 
 PRUNE_EVERY_SECONDS = 3600
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # any other is counted as "other"
 
 
 class PredictionLog(db.Model):
@@ -51,6 +52,31 @@ class PredictionLog(db.Model):
     score: Mapped[float | None] = mapped_column(Float)  # the score of one item, the mean of a batch
 
 
+class Pending(NamedTuple):
+    """A log row as the request left it: cheap to make, turned into a row by the flush."""
+
+    at: float  # time.time()
+    request_id: str
+    use_case: str
+    version: str | None
+    key_name: str | None
+    channel: str
+    status: int
+    seconds: float
+    items: int
+    classes: Counter
+    score: float | None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "at": datetime.fromtimestamp(self.at, UTC).replace(tzinfo=None), "request_id": self.request_id,
+            "use_case": self.use_case, "version": self.version, "key_name": self.key_name,
+            "channel": self.channel, "status": self.status, "latency_ms": round(self.seconds * 1000, 3),
+            "items": self.items, "score": self.score,
+            "labels": json.dumps(self.classes, separators=(",", ":")) if self.classes else None,
+        }
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -60,14 +86,14 @@ class LogWriter:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.pending: list[dict[str, Any]] = []
+        self.pending: list[Pending] = []
         self.lock = threading.Lock()
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
         self.pruned_at = 0.0
         self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.flush)
         atexit.register(self.flush)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: Pending) -> None:
         self.loop.ensure_started()
         with self.lock:
             self.pending.append(row)
@@ -78,7 +104,7 @@ class LogWriter:
             rows, self.pending = self.pending, []
         with self.app.app_context():
             if rows:
-                db.session.execute(insert(PredictionLog), rows)
+                db.session.execute(insert(PredictionLog.__table__), [row.row() for row in rows])
                 db.session.commit()
             if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
                 self.prune()
@@ -110,10 +136,11 @@ def outcome_of(results: list[dict], name: str) -> tuple[Counter, float | None]:
 def record(response: Response) -> Response:
     """Count the response; for a prediction, observe it and queue its log row."""
     endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
-    metrics.requests_total.labels(endpoint, request.method, response.status_code).inc()
+    method = request.method if request.method in METHODS else "other"  # a client cannot mint label values
+    metrics.child(metrics.requests_total, endpoint, method, response.status_code).inc()
     caller = g.get("caller", ANONYMOUS)
     if response.status_code == 429:
-        metrics.rate_limited_total.labels(request.blueprint or "-", caller.role).inc()
+        metrics.child(metrics.rate_limited_total, request.blueprint or "-", caller.role).inc()
     if not is_prediction():
         return response
     name = request.blueprint
@@ -123,15 +150,14 @@ def record(response: Response) -> Response:
     version = model["version"] if model else serving.version if serving else None
     classes, score = outcome_of(results, name)
     if model:
-        metrics.prediction_seconds.labels(name, version).observe(seconds)
+        metrics.child(metrics.prediction_seconds, name, version).observe(seconds)
         for label, count in (classes or {"-": len(results)}).items():
-            metrics.predictions_total.labels(name, version, label).inc(count)
-    current_app.extensions["prediction_log"].add({
-        "at": utc_now(), "request_id": g.get("request_id", ""), "use_case": name, "version": version,
-        "key_name": caller.name, "channel": "api" if request.path.startswith("/api/") else "page",
-        "status": response.status_code, "latency_ms": round(seconds * 1000, 3), "items": len(results),
-        "labels": json.dumps(classes, separators=(",", ":")) if classes else None, "score": score,
-    })
+            metrics.child(metrics.predictions_total, name, version, label).inc(count)
+    channel = "api" if request.path.startswith("/api/") else "page"
+    current_app.extensions["prediction_log"].add(Pending(
+        time.time(), g.get("request_id", ""), name, version, caller.name, channel, response.status_code,
+        seconds, len(results), classes, score,
+    ))
     return response
 
 
