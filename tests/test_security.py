@@ -40,3 +40,10 @@ def test_trusted_proxy_sets_the_client_ip_for_limits(make_app):
     assert client.post("/api/v1/sentiment", json={"text": "a"}, headers=first).status_code == 429
     other = {"X-Forwarded-For": "203.0.113.8"}
     assert client.post("/api/v1/sentiment", json={"text": "a"}, headers=other).status_code == 200
+
+
+def test_the_api_is_stateless_no_session_cookie(client):
+    response = client.post("/api/v1/sentiment", json={"text": "Nice crew"})
+    assert response.status_code == 200 and "Set-Cookie" not in response.headers
+    page = client.get("/models")  # pages still get the session that carries the CSRF token
+    assert "session=" in page.headers.get("Set-Cookie", "")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, current_app, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mlapi.config import DEV_SECRET_KEY
@@ -31,6 +32,19 @@ def cap_body() -> None:
         request.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
 
 
+class PageSessions(SecureCookieSessionInterface):
+    """A session cookie for pages only (it carries the admin form's CSRF token).
+
+    The API is stateless, called with keys rather than cookies, so its requests
+    skip reading and signing the cookie.
+    """
+
+    def open_session(self, app: Flask, request):
+        if request.path.startswith("/api/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def check_secret(app: Flask) -> None:
     """Refuse to start in production with the development secret.
 
@@ -42,6 +56,7 @@ def check_secret(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     check_secret(app)
+    app.session_interface = PageSessions()
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
