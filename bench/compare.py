@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 WORKERS = 2
 ROUNDS = 3  # concurrency rounds per server, interleaved; medians reported
+MONITORING_ROUNDS = 5  # sentiment at concurrency 1 with and without metrics and the log, interleaved
 SECONDS = 5  # each wrk run at concurrency 8
 LATENCY_SECONDS = 3  # each wrk run at concurrency 1, per use case
 CONCURRENCY = 8
@@ -203,7 +204,7 @@ def measure(scratch: Path) -> dict:
             sequential[name] = [wrk(port, f"/api/v1/{name}", body[name], auth, 1, LATENCY_SECONDS)]
         sequential["floor"].append(wrk(floor_port, "/", single, "", 1, LATENCY_SECONDS))
         monitoring = {"on": [], "off": []}
-        for _ in range(ROUNDS):  # interleaved, so noise hits both alike
+        for _ in range(MONITORING_ROUNDS):  # interleaved, so noise hits both alike
             monitoring["on"].append(wrk(port, "/api/v1/sentiment", single, auth, 1, LATENCY_SECONDS))
             monitoring["off"].append(wrk(unmonitored_port, "/api/v1/sentiment", single, auth, 1, LATENCY_SECONDS))
         texts = tweets(BATCH)
@@ -252,7 +253,7 @@ def report(figures: dict) -> None:
               f"{row['rate'] / sequential['floor']['rate']:>9.2f}{'':>9}"
               f"{model_ms:>10.2f}{f'<= {target:.2f} {mark}':>16}")
     on, off = figures["monitoring"]["on"]["p50_ms"], figures["monitoring"]["off"]["p50_ms"]
-    print(f"sentiment p50 at concurrency 1, {ROUNDS} interleaved rounds: {on:.2f} ms with metrics and the "
+    print(f"sentiment p50 at concurrency 1, {MONITORING_ROUNDS} interleaved rounds: {on:.2f} ms with metrics and the "
           f"prediction log, {off:.2f} ms without ({(on / off - 1) * 100:+.1f}%)")
     batch, ceiling = figures["batch"], figures["ceiling"]
     print(f"batch of {BATCH} tweets: mlapi {batch:,.0f} texts/s; the same pipeline's predict_proba in process "

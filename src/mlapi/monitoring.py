@@ -20,7 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Request, Response, current_app, g, request
 from sqlalchemy import DateTime, Float, Integer, String, delete, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,7 +28,7 @@ from mlapi import metrics
 from mlapi.auth import ANONYMOUS
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
-from mlapi.registry import registry
+from mlapi.usecase import UseCase
 
 PRUNE_EVERY_SECONDS = 3600
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # any other is counted as "other"
@@ -117,17 +117,16 @@ class LogWriter:
         return gone.rowcount
 
 
-def is_prediction() -> bool:
+def is_prediction(req: Request, state: Any, use_cases: dict[str, UseCase]) -> bool:
     """A POST to a use case's API (whatever the answer), or a page that called predict."""
-    if request.blueprint not in registry.use_cases:
+    if req.blueprint not in use_cases:
         return False
-    return g.get("predicting") is not None or (request.method == "POST" and request.path.startswith("/api/"))
+    return state.get("predicting") is not None or (req.method == "POST" and req.path.startswith("/api/"))
 
 
-def outcome_of(results: list[dict], name: str) -> tuple[Counter, float | None]:
+def outcome_of(results: list[dict], use_case: UseCase) -> tuple[Counter, float | None]:
     """The predicted classes of ``results`` counted, and their mean score."""
-    describe = registry.use_cases[name].outcome
-    described = [describe(result) for result in results]
+    described = [use_case.outcome(result) for result in results]
     classes = Counter(label for label, _ in described if label is not None)
     scores = [score for _, score in described if score is not None]
     return classes, (sum(scores) / len(scores) if scores else None)
@@ -135,27 +134,30 @@ def outcome_of(results: list[dict], name: str) -> tuple[Counter, float | None]:
 
 def record(response: Response) -> Response:
     """Count the response; for a prediction, observe it and queue its log row."""
-    endpoint = request.url_rule.rule if request.url_rule else "(unmatched)"
-    method = request.method if request.method in METHODS else "other"  # a client cannot mint label values
-    metrics.child(metrics.requests_total, endpoint, method, response.status_code).inc()
-    caller = g.get("caller", ANONYMOUS)
-    if response.status_code == 429:
-        metrics.child(metrics.rate_limited_total, request.blueprint or "-", caller.role).inc()
-    if not is_prediction():
+    req, state = request._get_current_object(), g._get_current_object()  # one proxy lookup each, not dozens
+    endpoint = req.url_rule.rule if req.url_rule else "(unmatched)"
+    method = req.method if req.method in METHODS else "other"  # a client cannot mint label values
+    status = response.status_code
+    metrics.child(metrics.requests_total, endpoint, method, status).inc()
+    caller = state.get("caller", ANONYMOUS)
+    if status == 429:
+        metrics.child(metrics.rate_limited_total, req.blueprint or "-", caller.role).inc()
+    models = current_app.extensions["registry"]
+    if not is_prediction(req, state, models.use_cases):
         return response
-    name = request.blueprint
-    seconds = time.perf_counter() - g.get("started", time.perf_counter())
-    model, results = g.get("model"), g.get("results", [])
-    serving = registry.loaded.get(name)
+    name = req.blueprint
+    seconds = time.perf_counter() - state.get("started", time.perf_counter())
+    model, results = state.get("model"), state.get("results", [])
+    serving = models.loaded.get(name)
     version = model["version"] if model else serving.version if serving else None
-    classes, score = outcome_of(results, name)
+    classes, score = outcome_of(results, models.use_cases[name])
     if model:
         metrics.child(metrics.prediction_seconds, name, version).observe(seconds)
         for label, count in (classes or {"-": len(results)}).items():
             metrics.child(metrics.predictions_total, name, version, label).inc(count)
-    channel = "api" if request.path.startswith("/api/") else "page"
+    channel = "api" if req.path.startswith("/api/") else "page"
     current_app.extensions["prediction_log"].add(Pending(
-        time.time(), g.get("request_id", ""), name, version, caller.name, channel, response.status_code,
+        time.time(), state.get("request_id", ""), name, version, caller.name, channel, status,
         seconds, len(results), classes, score,
     ))
     return response
