@@ -27,7 +27,7 @@ test: install
 	$(BIN)/pytest
 
 lint: install
-	$(BIN)/ruff check src tests bench wsgi.py
+	$(BIN)/ruff check src tests bench wsgi.py gunicorn.conf.py
 
 bench: install
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
