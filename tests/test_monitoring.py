@@ -64,6 +64,28 @@ def test_rows_past_retention_are_pruned(make_app):
     assert ages[-1] < timedelta(days=7) and len(ages) == 2
 
 
+def test_the_loop_prunes_once_an_hour(make_app):
+    app = make_app(LOG_RETENTION_DAYS=7)
+    writer = app.extensions["prediction_log"]
+
+    def add_old_row():
+        with app.app_context():
+            db.session.add(PredictionLog(at=utc_now() - timedelta(days=8), request_id="old", use_case="sentiment",
+                                         channel="api", status=200, latency_ms=1.0, items=1))
+            db.session.commit()
+
+    def rows() -> int:
+        with app.app_context():
+            return len(db.session.scalars(select(PredictionLog.id)).all())
+
+    add_old_row()
+    writer.each_second()
+    assert rows() == 0
+    add_old_row()
+    writer.each_second()  # pruned less than an hour ago: not again yet
+    assert rows() == 1
+
+
 @pytest.mark.parametrize("headers, key_name", [({}, "anonymous"), ("client", "lab-3")])
 def test_one_log_line_per_request(app, client, caplog, headers, key_name):
     if headers == "client":

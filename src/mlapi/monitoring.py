@@ -82,7 +82,7 @@ def utc_now() -> datetime:
 
 
 class LogWriter:
-    """Buffers this process's log rows; :meth:`flush` writes them and prunes old ones."""
+    """Buffers this process's log rows; :meth:`flush` writes them, :meth:`prune` deletes old ones."""
 
     def __init__(self, app: Flask) -> None:
         self.app = app
@@ -90,8 +90,8 @@ class LogWriter:
         self.lock = threading.Lock()
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
         self.pruned_at = 0.0
-        self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.flush)
-        atexit.register(self.flush)
+        self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.each_second)
+        atexit.register(self.flush)  # a worker that stops writes what it still holds
 
     def add(self, row: Pending) -> None:
         self.loop.ensure_started()
@@ -99,14 +99,19 @@ class LogWriter:
             self.pending.append(row)
 
     def flush(self) -> None:
-        """Write the pending rows in one insert; once an hour, delete rows past retention."""
+        """Write the pending rows in one insert."""
         with self.lock:
             rows, self.pending = self.pending, []
-        with self.app.app_context():
-            if rows:
+        if rows:
+            with self.app.app_context():
                 db.session.execute(insert(PredictionLog.__table__), [row.row() for row in rows])
                 db.session.commit()
-            if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
+
+    def each_second(self) -> None:
+        """The loop's round: flush, and once an hour prune."""
+        self.flush()
+        if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
+            with self.app.app_context():
                 self.prune()
 
     def prune(self) -> int:
