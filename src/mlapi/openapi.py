@@ -90,8 +90,9 @@ def openapi_document(app: Flask) -> dict[str, Any]:
         spec.components.header(name, header(description, "integer"))
     spec.components.header("Retry-After", header("Seconds until the limit resets.", "integer"))
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
-        if rule.rule.startswith("/api/"):
-            add_rule(spec, rule, app.view_functions[rule.endpoint])
+        view = app.view_functions[rule.endpoint]
+        if rule.rule.startswith("/api/") or hasattr(view, "operation"):  # and /metrics, also in API.md
+            add_rule(spec, rule, view)
     return spec.to_dict()
 
 
@@ -142,10 +143,10 @@ def body_examples(schema: type[Schema], example: dict[str, Any]) -> dict[str, An
 
 def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCase | None) -> dict[str, Any]:
     """The OpenAPI operation object of one method of ``rule``."""
-    public = rule.endpoint in PUBLIC_ENDPOINTS
+    public = rule.endpoint in PUBLIC_ENDPOINTS or not rule.rule.startswith("/api/")  # keys are for /api/ only
     limited = rule.endpoint not in UNLIMITED_ENDPOINTS
     admin = getattr(view, "required_role", None) == "admin"
-    statuses = {500, *described.errors}
+    statuses = {500, *described.errors} if rule.rule.startswith("/api/") else set(described.errors)  # else HTML
     statuses |= set() if public else {401}
     statuses |= {429} if limited else set()
     statuses |= {403} if admin else set()

@@ -9,6 +9,7 @@ from mlapi import metrics
 from mlapi.auth import find_key
 from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, last_hour
 from mlapi.monitoring import utc_now
+from mlapi.openapi import documented
 from mlapi.pages import curl_command, curl_get
 from mlapi.registry import ArtifactRefused, registry
 
@@ -76,6 +77,7 @@ def monitor_context() -> dict:
 
 
 @bp.get("/metrics")
+@documented("Prometheus metrics, all workers added up", media_type="text/plain")
 def metrics_text():
     """Prometheus text format, every worker's values added up."""
     return metrics.exposition()
