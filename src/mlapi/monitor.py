@@ -43,7 +43,6 @@ class Activity:
     name: str
     title: str
     version: str | None
-    requests: int = 0
     errors: int = 0  # answered 4xx or 5xx, other than 429
     rate_limited: int = 0
     items: int = 0
@@ -54,6 +53,10 @@ class Activity:
     classes: list[ClassShare] = field(default_factory=list)
     drift_distance: float | None = None
     drifting: bool = False
+
+    @property
+    def requests(self) -> int:
+        return sum(self.per_minute)
 
     def bars(self) -> list[dict]:
         """The per-minute chart's bars, oldest on the left, scaled to the busiest minute."""
@@ -70,15 +73,16 @@ def last_hour(now: datetime | None = None) -> list[Activity]:
     """Every use case's requests, latency, errors, 429s and predicted classes over the last hour."""
     now = now or utc_now()
     since = now - timedelta(minutes=WINDOW_MINUTES)
-    rows = rows_since(since)
+    by_use_case: dict[str, list] = {}
+    for row in rows_since(since):
+        by_use_case.setdefault(row.use_case, []).append(row)
     activities = []
     for name, use_case in registry.use_cases.items():
         loaded = registry.loaded.get(name)
         activity = Activity(name, use_case.title, loaded.version if loaded else None)
-        mine = [row for row in rows if row.use_case == name]
         classes: Counter = Counter()
         answered = []
-        for row in mine:
+        for row in by_use_case.get(name, []):
             minute = min(int((row.at - since).total_seconds() // 60), WINDOW_MINUTES - 1)
             activity.per_minute[minute] += 1
             if row.status == 429:
@@ -91,7 +95,6 @@ def last_hour(now: datetime | None = None) -> list[Activity]:
                 classes.update(json.loads(row.labels) if row.labels else {})
             if row.status >= 400:
                 activity.failed_per_minute[minute] += 1
-        activity.requests = len(mine)
         if answered:
             activity.p50_ms, activity.p95_ms = (round(float(v), 1) for v in np.percentile(answered, [50, 95]))
         compare_classes(activity, classes, loaded.card.get("label_shares") if loaded else None)

@@ -28,6 +28,7 @@ from mlapi import metrics
 from mlapi.auth import ANONYMOUS
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
+from mlapi.registry import requested_use_case
 from mlapi.usecase import UseCase
 
 PRUNE_EVERY_SECONDS = 3600
@@ -122,10 +123,8 @@ class LogWriter:
         return gone.rowcount
 
 
-def is_prediction(req: Request, state: Any, use_cases: dict[str, UseCase]) -> bool:
+def is_prediction(req: Request, state: Any) -> bool:
     """A POST to a use case's API (whatever the answer), or a page that called predict."""
-    if req.blueprint not in use_cases:
-        return False
     return state.get("predicting") is not None or (req.method == "POST" and req.path.startswith("/api/"))
 
 
@@ -144,18 +143,17 @@ def record(response: Response) -> Response:
     method = req.method if req.method in METHODS else "other"  # a client cannot mint label values
     status = response.status_code
     metrics.child(metrics.requests_total, endpoint, method, status).inc()
-    caller = state.get("caller", ANONYMOUS)
+    caller, use_case = state.get("caller", ANONYMOUS), requested_use_case()
     if status == 429:
-        metrics.child(metrics.rate_limited_total, req.blueprint or "-", caller.role).inc()
-    models = current_app.extensions["registry"]
-    if not is_prediction(req, state, models.use_cases):
+        metrics.child(metrics.rate_limited_total, use_case.name if use_case else "-", caller.role).inc()
+    if use_case is None or not is_prediction(req, state):
         return response
-    name = req.blueprint
+    name = use_case.name
     seconds = time.perf_counter() - state.get("started", time.perf_counter())
     model, results = state.get("model"), state.get("results", [])
-    serving = models.loaded.get(name)
+    serving = current_app.extensions["registry"].loaded.get(name)
     version = model["version"] if model else serving.version if serving else None
-    classes, score = outcome_of(results, models.use_cases[name])
+    classes, score = outcome_of(results, use_case)
     if model:
         metrics.child(metrics.prediction_seconds, name, version).observe(seconds)
         for label, count in (classes or {"-": len(results)}).items():

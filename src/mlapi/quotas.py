@@ -14,7 +14,7 @@ from flask_limiter import Limiter
 
 import mlapi.sqlite_limits  # noqa: F401  (registers the mlapi+sqlite storage scheme)
 from mlapi.auth import ANONYMOUS
-from mlapi.registry import registry
+from mlapi.registry import requested_use_case
 
 log = logging.getLogger(__name__)
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.monitor_panel"}  # probes, the live view
@@ -68,7 +68,7 @@ def caller_limit() -> str:
 
 def batch_cost() -> int:
     """How many units this request costs: the number of items in a batch, else 1."""
-    use_case = registry.use_cases.get(request.blueprint or "")
+    use_case = requested_use_case()
     batch_field = getattr(use_case.request_schema, "batch", None) if use_case else None
     if batch_field is None or not request.is_json:
         return 1

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
@@ -292,3 +292,8 @@ def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
 
 
 registry: Registry = LocalProxy(lambda: current_app.extensions["registry"])  # type: ignore[assignment]
+
+
+def requested_use_case() -> UseCase | None:
+    """The use case whose route the current request matched (its blueprint), or None."""
+    return registry.use_cases.get(request.blueprint or "")

@@ -6,7 +6,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mlapi.config import DEV_SECRET_KEY
-from mlapi.registry import registry
+from mlapi.registry import requested_use_case
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -27,7 +27,7 @@ def add_security_headers(response: Response) -> Response:
 
 def cap_body() -> None:
     """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every route."""
-    use_case = registry.use_cases.get(request.blueprint or "")
+    use_case = requested_use_case()
     if use_case is not None:
         request.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
 

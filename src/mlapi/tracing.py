@@ -8,7 +8,7 @@ import uuid
 
 from flask import Flask, Response, g, request
 
-from mlapi.registry import registry
+from mlapi.registry import requested_use_case
 
 log = logging.getLogger("mlapi.requests")
 
@@ -27,18 +27,13 @@ def finish_request(response: Response) -> Response:
     """Echo the request id and log the request in one line."""
     response.headers["X-Request-ID"] = g.get("request_id", "")
     ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    model, caller = g.get("model"), g.get("caller")
+    model, caller, use_case = g.get("model"), g.get("caller"), requested_use_case()
     log.info(
         "request_id=%s key=%s use_case=%s version=%s status=%d ms=%.1f method=%s path=%s",
-        g.get("request_id"), (caller.name if caller else None) or "anonymous", use_case_of_request(),
+        g.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
         model["version"] if model else "-", response.status_code, ms, request.method, request.path,
     )
     return response
-
-
-def use_case_of_request() -> str:
-    """The use case whose route answered, or '-'."""
-    return request.blueprint if request.blueprint in registry.use_cases else "-"
 
 
 def init_app(app: Flask) -> None:
