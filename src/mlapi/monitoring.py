@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -90,7 +91,7 @@ class LogWriter:
         self.pending: list[Pending] = []
         self.lock = threading.Lock()
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
-        self.pruned_at = 0.0
+        self.pruned_at = -math.inf  # never: the first round prunes, however long the machine has been up
         self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.each_second)
         atexit.register(self.flush)  # a worker that stops writes what it still holds
 
