@@ -64,7 +64,7 @@ def test_limit_storage_down_fails_open_logged_and_counted(make_app, caplog):
     app = make_app(RATELIMIT_STORAGE="redis://127.0.0.1:1")  # nothing listens there
     client = app.test_client()
     assert [predict(client).status_code for _ in range(3)] == [200, 200, 200]
-    assert app.extensions["quota_failures"].count >= 3
+    assert app.extensions["quotas"].failures >= 3
     assert "Failed to rate limit" in caplog.text
     health = client.get("/api/v1/health")
     assert health.status_code == 503
@@ -76,6 +76,11 @@ def test_limits_can_be_switched_off(make_app):
     assert [predict(client).status_code for _ in range(3)] == [200, 200, 200]
     assert "X-RateLimit-Limit" not in predict(client).headers
     assert client.get("/api/v1/health").status_code == 200
+
+
+def test_a_malformed_limit_setting_stops_the_start(make_app):
+    with pytest.raises(ValueError):
+        make_app(RATELIMIT_CLIENT="plenty")
 
 
 def burst(ports: list[int], count: int) -> list[int]:

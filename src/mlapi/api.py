@@ -10,7 +10,6 @@ from mlapi.auth import admin_only
 from mlapi.errors import NotFound, ValidationFailed
 from mlapi.monitor import usage_per_key
 from mlapi.openapi import documented
-from mlapi.quotas import storage_problem
 from mlapi.registry import ArtifactRefused, registry
 from mlapi.service import json_payload, load
 from mlapi.usecase import UseCase
@@ -25,7 +24,7 @@ CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params"
 def health():
     """200 when every model serves its active version and limits work, else 503 with the problems."""
     ok, models, problems = registry.health()
-    if limits_problem := storage_problem(current_app):
+    if limits_problem := current_app.extensions["quotas"].problem():
         ok, problems = False, [*problems, limits_problem]
     if ok:
         return jsonify(status="ok", models=models)

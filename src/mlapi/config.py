@@ -33,7 +33,7 @@ class Config:
     MONITORING_ENABLED = True  # false: no metrics and no prediction log (benchmarks measure their cost)
     LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its prediction log rows
     LOG_RETENTION_DAYS = 30  # prediction log rows older than this are deleted
-    RATELIMIT_ENABLED = True  # false switches limits off (benchmarks); flask-limiter reads it
+    RATELIMIT_ENABLED = True  # false switches limits off (benchmarks)
     LOG_LEVEL = "INFO"
 
 

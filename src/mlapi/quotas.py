@@ -1,16 +1,29 @@
-"""Rate limits with flask-limiter: per key (per IP for anonymous callers), one counter across all routes.
+"""Rate limits with the ``limits`` library: per key (per IP for anonymous callers), one counter across all routes.
 
 The storage is shared by every worker: SQLite on one machine by default
 (:mod:`mlapi.sqlite_limits`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
-A batch costs as many units as it has items. If the storage is down, requests
-are still answered (fail open): each failure is logged and counted.
+Fixed one-minute (or whatever the limit says) windows; a batch costs as many units as it
+has items. If the storage is down, requests are still answered (fail open): each failure
+is logged and counted.
+
+mlapi calls ``limits`` itself rather than through flask-limiter: with one limit per caller
+across every route, flask-limiter's resolution of decorated, blueprint and meta limits was
+most of what a limit cost per request (README, "Benchmark and the fast paths").
 """
 from __future__ import annotations
 
 import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import cache
 
 from flask import Flask, Response, current_app, g, request
-from flask_limiter import Limiter
+from limits import RateLimitItem, parse
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+from werkzeug.exceptions import TooManyRequests
 
 import mlapi.sqlite_limits  # noqa: F401  (registers the mlapi+sqlite storage scheme)
 from mlapi.auth import ANONYMOUS
@@ -21,35 +34,54 @@ UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.mon
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
 
 
-class StorageFailures(logging.Handler):
-    """Counts the storage errors flask-limiter logs as it fails open (in this process)."""
+@dataclass(frozen=True)
+class Quota:
+    """Where a request left its caller's window: what the rate headers say."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.count += 1
-
-
-def counting_logger(failures: StorageFailures) -> logging.Logger:
-    """A logger of this app's own (not shared through ``getLogger``) that counts failures.
-
-    Its records still reach mlapi's log through its parent.
-    """
-    logger = logging.Logger(f"{__name__}.limiter")
-    logger.parent = log
-    logger.addHandler(failures)
-    return logger
+    limit: RateLimitItem
+    exceeded: bool  # this request went past the limit
+    remaining: int
+    resets_at: float  # epoch seconds
 
 
-def storage_problem(app: Flask) -> str | None:
-    """Why limits are not being enforced right now, or None when the storage answers."""
-    limiter = app.extensions["quotas"]
-    if not limiter.enabled or limiter.storage.check():
-        return None
-    failures = app.extensions["quota_failures"].count
-    return f"rate-limit storage unreachable: requests are answered without limits ({failures} so far in this worker)"
+class Quotas:
+    """One app's limiter: its storage, its fixed-window strategy, its count of storage failures."""
+
+    def __init__(self, app: Flask) -> None:
+        self.enabled = bool(app.config["RATELIMIT_ENABLED"])
+        self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
+        self.strategy = FixedWindowRateLimiter(self.storage)
+        self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.failures = 0
+        for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
+            parsed_limit(app.config[setting])  # a malformed setting stops the start, not a request
+
+    def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Quota | None:
+        """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
+        try:
+            allowed = self.strategy.hit(limit, self.prefix, identity, cost=cost)
+            window = self.strategy.get_window_stats(limit, self.prefix, identity)
+        except StorageError:
+            self.failures += 1
+            log.exception("Failed to rate limit: the request is answered without a limit")
+            return None
+        return Quota(limit, not allowed, window.remaining, window.reset_time)
+
+    def problem(self) -> str | None:
+        """Why limits are not being enforced right now, or None when the storage answers."""
+        try:
+            if not self.enabled or self.storage.check():
+                return None
+        except StorageError:
+            pass
+        return ("rate-limit storage unreachable: requests are answered without limits "
+                f"({self.failures} so far in this worker)")
+
+
+@cache
+def parsed_limit(text: str) -> RateLimitItem:
+    """A limit such as ``600/minute``, parsed once per distinct text."""
+    return parse(text)
 
 
 def caller_identity() -> str:
@@ -58,12 +90,12 @@ def caller_identity() -> str:
     return f"key:{caller.name}" if caller.name else f"ip:{request.remote_addr}"
 
 
-def caller_limit() -> str:
+def caller_limit() -> RateLimitItem:
     """The key's own limit if it has one, else the default for its tier."""
     caller = g.get("caller", ANONYMOUS)
     if caller.rate_limit:
-        return caller.rate_limit
-    return current_app.config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"]
+        return parsed_limit(caller.rate_limit)
+    return parsed_limit(current_app.config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"])
 
 
 def batch_cost() -> int:
@@ -81,33 +113,41 @@ def batch_cost() -> int:
 
 
 def unlimited() -> bool:
-    return request.endpoint in UNLIMITED_ENDPOINTS
+    """Unmatched paths, static files, probes and the live view are never counted."""
+    endpoint = request.endpoint
+    return endpoint is None or endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
 
 
-def retry_after_only_when_limited(response: Response) -> Response:
-    """flask-limiter adds Retry-After to every response; it means something only on a 429."""
-    if response.status_code != 429:
-        response.headers.pop("Retry-After", None)
+def enforce_limit() -> None:
+    """Count the request against its caller's window (after authentication has named the caller).
+
+    :raises TooManyRequests: the window is spent (429; the request still counts).
+    """
+    quotas: Quotas = current_app.extensions["quotas"]
+    if not quotas.enabled or unlimited():
+        return
+    g.quota = quota = quotas.hit(caller_limit(), caller_identity(), batch_cost())
+    if quota is not None and quota.exceeded:
+        raise TooManyRequests(str(quota.limit))
+
+
+def add_rate_headers(response: Response) -> Response:
+    """Where the request left its window; on a 429, when to retry."""
+    quota: Quota | None = g.get("quota")
+    if quota is not None:
+        headers = response.headers
+        headers["X-RateLimit-Limit"] = str(quota.limit.amount)
+        headers["X-RateLimit-Remaining"] = str(quota.remaining)
+        headers["X-RateLimit-Reset"] = str(int(quota.resets_at))
+        if response.status_code == 429:
+            headers["Retry-After"] = str(max(1, math.ceil(quota.resets_at - time.time())))
     return response
 
 
-def init_limits(app: Flask) -> Limiter:
-    """A limiter for ``app`` (its storage and counters belong to this app alone)."""
-    limiter = Limiter(
-        caller_identity,
-        application_limits=[caller_limit],
-        application_limits_cost=batch_cost,
-        storage_uri=app.config["RATELIMIT_STORAGE"],
-        key_prefix=app.config["RATELIMIT_KEY_PREFIX"],
-        strategy="fixed-window",
-        headers_enabled=True,
-        swallow_errors=True,
-    )
-    failures = StorageFailures()
-    limiter.logger = counting_logger(failures)
-    limiter.request_filter(unlimited)
-    app.after_request(retry_after_only_when_limited)  # registered first, so it runs after the limiter's
-    limiter.init_app(app)
-    app.extensions["quotas"] = limiter
-    app.extensions["quota_failures"] = failures
-    return limiter
+def init_limits(app: Flask) -> Quotas:
+    """The limiter of ``app`` (its storage and counters belong to this app alone)."""
+    quotas = Quotas(app)
+    app.extensions["quotas"] = quotas
+    app.before_request(enforce_limit)
+    app.after_request(add_rate_headers)
+    return quotas

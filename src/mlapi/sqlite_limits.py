@@ -1,12 +1,12 @@
 """A ``limits`` storage over SQLite: counters shared by every worker process on one machine.
 
 Registered with the ``limits`` library under the scheme ``mlapi+sqlite``
-(``mlapi+sqlite:////absolute/path/ratelimits.db``), so flask-limiter uses it like
-its own storages. Each increment is one atomic upsert, so concurrent workers
+(``mlapi+sqlite:////absolute/path/ratelimits.db``), so it is used like the library's
+own storages. Each increment is one atomic upsert, so concurrent workers
 never lose or double a hit. Supports the fixed-window strategy.
 
 The upsert also returns the window's count and end, and each thread remembers them
-for its last key: flask-limiter's headers read them back straight after the hit
+for its last key: the rate headers read them back straight after the hit
 (``get`` and ``get_expiry``), so they cost no further query. ``get_expiry`` stays exact
 (a fixed window's end moves only once it has passed). ``get`` answers the count as of
 this thread's own hit, for up to OWN_HIT_SECONDS; limits are decided by the upsert alone.
