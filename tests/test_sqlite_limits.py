@@ -1,4 +1,6 @@
-"""The SQLite limit storage: the read-back after a hit costs no query and stays right."""
+"""The SQLite limit storage: the read-back after a hit costs no query and stays right; workers start together."""
+import multiprocessing
+
 import pytest
 
 from mlapi import sqlite_limits
@@ -40,3 +42,25 @@ def test_clear_forgets_the_own_hit(storages):
     mine.incr("k", 60)
     mine.clear("k")
     assert mine.get("k") == 0
+
+
+def count_five(uri: str, start: multiprocessing.Barrier) -> None:
+    storage = SQLiteStorage(uri)
+    start.wait()
+    for _ in range(5):
+        storage.incr("k", 60)
+
+
+def test_workers_opening_a_new_file_together_all_count(tmp_path):
+    """They used to race to switch the file to WAL; SQLite refused the loser at once ("database is locked")."""
+    context = multiprocessing.get_context("fork")  # as gunicorn's workers are made
+    for trial in range(10):
+        uri = f"mlapi+sqlite:///{tmp_path / f'limits-{trial}.db'}"
+        start = context.Barrier(4)
+        workers = [context.Process(target=count_five, args=(uri, start)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(30)
+        assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+        assert SQLiteStorage(uri).get("k") == 20

@@ -13,6 +13,7 @@ this thread's own hit, for up to OWN_HIT_SECONDS; limits are decided by the upse
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -61,12 +62,19 @@ class SQLiteStorage(Storage):
         return sqlite3.Error
 
     def connection(self) -> sqlite3.Connection:
-        """This process's and thread's connection (a forked worker opens its own)."""
+        """This process's and thread's connection (a forked worker opens its own).
+
+        Connections are set up one at a time (a lock file beside the database): workers
+        opening a new file together would otherwise race to switch it to WAL, and SQLite
+        answers the loser "database is locked" at once, without waiting.
+        """
         if getattr(self.local, "pid", None) != os.getpid():
-            connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(SCHEMA)
+            with open(f"{self.path}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+                connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+                connection.execute(SCHEMA)
             self.local.connection, self.local.pid = connection, os.getpid()
         return self.local.connection
 
