@@ -1,7 +1,9 @@
 """Hardening: security headers everywhere, body caps per endpoint, secrets, proxies."""
 import pytest
+from flask import Response
 
 from mlapi import create_app
+from mlapi.security import SECURITY_HEADERS, add_security_headers
 
 
 @pytest.mark.parametrize("path", ["/", "/sentiment", "/api/v1/health", "/api/v1/nothing", "/static/css/mlapi.css"])
@@ -11,6 +13,12 @@ def test_security_headers_on_every_response(client, path):
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_header_the_response_sets_itself_is_kept_once():
+    response = add_security_headers(Response(headers={"x-frame-options": "SAMEORIGIN"}))
+    assert response.headers.getlist("X-Frame-Options") == ["SAMEORIGIN"]
+    assert all(response.headers[name] == value for name, value in SECURITY_HEADERS.items() if name != "X-Frame-Options")
 
 
 def test_pages_have_no_inline_script(client):

@@ -20,8 +20,11 @@ SECURITY_HEADERS = {
 
 
 def add_security_headers(response: Response) -> Response:
+    """Each security header the response does not set itself (one pass over its headers, not one per name)."""
+    present = {name.lower() for name in response.headers.keys()}
     for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+        if name.lower() not in present:
+            response.headers.add(name, value)
     return response
 
 

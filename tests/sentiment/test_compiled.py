@@ -65,10 +65,17 @@ def test_probabilities_match_the_pipeline(trained, texts):
     assert np.abs(trained.compiled.score(texts).probabilities - expected).max() <= 1e-9
 
 
-def test_one_text_at_a_time_matches_the_batch(trained, texts):
-    batch = trained.compiled.score(texts[:20]).probabilities
-    alone = np.vstack([trained.compiled.score([text]).probabilities for text in texts[:20]])
-    assert np.abs(batch - alone).max() <= 1e-12
+def test_one_text_at_a_time_matches_the_pipeline_and_the_batch(trained, texts):
+    """A single text takes its own path (``score_one``): the same numbers as the batch path."""
+    batch = trained.compiled.score(texts)
+    alone = [trained.compiled.score([text]) for text in texts]
+    probabilities = np.vstack([scored.probabilities for scored in alone])
+    assert np.abs(probabilities - trained.pipeline.predict_proba(texts)).max() <= 1e-9
+    assert np.abs(probabilities - batch.probabilities).max() <= 1e-12
+    assert [int(scored.winners[0]) for scored in alone] == batch.winners.tolist()
+    for scored, text, batch_weights in zip(alone, texts, batch.word_weights, strict=True):
+        assert scored.terms == [[term_of(word) for word in text.split()]]
+        assert np.abs(scored.word_weights[0] - batch_weights).max() <= 1e-12
 
 
 def test_word_weights_match_the_pipeline_reference(trained, texts):
