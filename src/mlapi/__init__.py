@@ -14,6 +14,7 @@ from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
 from mlapi.extensions import db
+from mlapi.fastjson import OrjsonProvider
 from mlapi.quotas import init_limits
 from mlapi.registry import init_registry
 
@@ -21,6 +22,7 @@ from mlapi.registry import init_registry
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, loaded models."""
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
+    app.json = OrjsonProvider(app)
     app.config.from_object(Config)
     app.config.from_prefixed_env("MLAPI")
     if config:
