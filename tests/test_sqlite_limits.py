@@ -1,5 +1,7 @@
 """The SQLite limit storage: the read-back after a hit costs no query and stays right; workers start together."""
 import multiprocessing
+import sqlite3
+import threading
 
 import pytest
 
@@ -64,3 +66,31 @@ def test_workers_opening_a_new_file_together_all_count(tmp_path):
             worker.join(30)
         assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
         assert SQLiteStorage(uri).get("k") == 20
+
+
+def hold_the_write_lock(path, seconds: float) -> threading.Thread:
+    """Another writer holding the file's write lock for ``seconds``, in a thread."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(seconds, lambda: (holder.execute("COMMIT"), holder.close()))
+    release.start()
+    return release
+
+
+def test_a_write_waits_for_another_workers_lock_then_counts(storages, tmp_path):
+    mine, _ = storages
+    mine.incr("k", 60)
+    release = hold_the_write_lock(tmp_path / "limits.db", 0.05)
+    assert mine.incr("k", 60) == 2  # waited in short retries instead of failing
+    release.join()
+
+
+def test_a_lock_held_past_the_wait_fails(storages, tmp_path, monkeypatch):
+    mine, _ = storages
+    mine.incr("k", 60)
+    monkeypatch.setattr(sqlite_limits, "BUSY_WAIT_SECONDS", 0.02)
+    release = hold_the_write_lock(tmp_path / "limits.db", 0.3)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        mine.incr("k", 60)
+    release.join()
+    assert mine.incr("k", 60) == 2

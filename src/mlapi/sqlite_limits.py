@@ -3,7 +3,9 @@
 Registered with the ``limits`` library under the scheme ``mlapi+sqlite``
 (``mlapi+sqlite:////absolute/path/ratelimits.db``), so it is used like the library's
 own storages. Each increment is one atomic upsert, so concurrent workers
-never lose or double a hit. Supports the fixed-window strategy.
+never lose or double a hit. Supports the fixed-window strategy. A worker that finds
+another one writing retries within microseconds (:meth:`SQLiteStorage.run`) rather than
+sleeping a millisecond or more as SQLite's own busy handler does.
 
 The upsert also returns the window's count and end, and each thread remembers them
 for its last key: the rate headers read them back straight after the hit
@@ -32,6 +34,8 @@ ON CONFLICT (key) DO UPDATE SET
 RETURNING count, expires_at
 """
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
+BUSY_WAIT_SECONDS = 10.0  # how long a statement waits for another worker's write before failing (open)
+FIRST_RETRY_SECONDS = 20e-6  # then doubling: a counter write holds the lock for about 10 µs
 OWN_HIT_SECONDS = 1.0  # how long a thread's own last hit answers ``get`` for its key
 
 
@@ -71,21 +75,38 @@ class SQLiteStorage(Storage):
         if getattr(self.local, "pid", None) != os.getpid():
             with open(f"{self.path}.lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
-                connection = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+                connection = sqlite3.connect(self.path, timeout=BUSY_WAIT_SECONDS, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=NORMAL")
                 connection.execute(SCHEMA)
+                connection.execute("PRAGMA busy_timeout=0")  # from now on :meth:`run` waits, in microseconds
             self.local.connection, self.local.pid = connection, os.getpid()
         return self.local.connection
+
+    def run(self, sql: str, parameters: dict | tuple = ()) -> sqlite3.Cursor:
+        """Execute ``sql``, retrying at once while another worker holds the write lock.
+
+        SQLite's own busy handler sleeps 1 ms at least; a counter write holds the lock for
+        microseconds, so waits start at FIRST_RETRY_SECONDS and double, for BUSY_WAIT_SECONDS in all.
+        """
+        connection, delay, deadline = self.connection(), FIRST_RETRY_SECONDS, time.monotonic() + BUSY_WAIT_SECONDS
+        while True:
+            try:
+                return connection.execute(sql, parameters)
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(2 * delay, 0.01)
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now = time.time()
         values = {"key": key, "amount": amount, "now": now, "expiry": expiry}
-        count, expires_at = self.connection().execute(INCREMENT, values).fetchone()
+        count, expires_at = self.run(INCREMENT, values).fetchone()
         self.local.own_hit = OwnHit(key, count, expires_at, time.monotonic())
         self.increments += 1
         if self.increments % PRUNE_EVERY == 0:
-            self.connection().execute("DELETE FROM counters WHERE expires_at <= ?", (now,))
+            self.run("DELETE FROM counters WHERE expires_at <= ?", (now,))
         return count
 
     def own_hit(self, key: str) -> OwnHit | None:
@@ -98,7 +119,7 @@ class SQLiteStorage(Storage):
     def get(self, key: str) -> int:
         if hit := self.own_hit(key):
             return hit.count
-        row = self.connection().execute(
+        row = self.run(
             "SELECT count FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
         return row[0] if row else 0
@@ -106,22 +127,22 @@ class SQLiteStorage(Storage):
     def get_expiry(self, key: str) -> float:
         if (hit := self.own_hit(key)) and hit.expires_at > time.time():
             return hit.expires_at
-        row = self.connection().execute(
+        row = self.run(
             "SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
         return row[0] if row else time.time()
 
     def check(self) -> bool:
         try:
-            self.connection().execute("SELECT 1")
+            self.run("SELECT 1")
             return True
         except sqlite3.Error:
             return False
 
     def reset(self) -> int | None:
         self.local.own_hit = None
-        return self.connection().execute("DELETE FROM counters").rowcount
+        return self.run("DELETE FROM counters").rowcount
 
     def clear(self, key: str) -> None:
         self.local.own_hit = None
-        self.connection().execute("DELETE FROM counters WHERE key = ?", (key,))
+        self.run("DELETE FROM counters WHERE key = ?", (key,))
