@@ -1,4 +1,4 @@
-"""The SQLite limit storage: the read-back after a hit costs no query and stays right; workers start together."""
+"""The SQLite limit storage: counts across workers, the window's end read back at no query, workers start together."""
 import multiprocessing
 import sqlite3
 import threading
@@ -20,30 +20,30 @@ def stored(storage: SQLiteStorage, key: str) -> tuple[int, float]:
     return storage.connection().execute("SELECT count, expires_at FROM counters WHERE key = ?", (key,)).fetchone()
 
 
-def test_the_own_hit_answers_get_and_get_expiry_as_stored(storages):
+def test_counts_add_up_across_workers_and_the_window_end_is_as_stored(storages):
     mine, other = storages
     other.incr("k", 60, 2)
     assert mine.incr("k", 60, 3) == 5
     count, expires_at = stored(mine, "k")
-    assert mine.get("k") == count == 5 and mine.get_expiry("k") == expires_at
+    assert mine.get("k") == other.get("k") == count == 5
+    assert mine.get_expiry("k") == other.get_expiry("k") == expires_at
 
 
-def test_another_key_or_an_old_hit_is_read_from_the_file(storages, monkeypatch):
+def test_another_key_or_a_passed_window_is_read_from_the_file(storages, monkeypatch):
     mine, other = storages
     mine.incr("k", 60)
-    other.incr("k", 60, 4)
-    assert mine.get("other-key") == 0
-    assert mine.get("k") == 1  # its own hit, just now
-    clock = sqlite_limits.time.monotonic() + sqlite_limits.OWN_HIT_SECONDS + 1
-    monkeypatch.setattr(sqlite_limits.time, "monotonic", lambda: clock)
-    assert mine.get("k") == 5
+    other.incr("other-key", 60)
+    assert mine.get_expiry("other-key") == stored(mine, "other-key")[1]
+    later = sqlite_limits.time.time() + 61
+    monkeypatch.setattr(sqlite_limits.time, "time", lambda: later)
+    assert mine.get("k") == 0 and mine.get_expiry("k") == later  # the window has passed
 
 
-def test_clear_forgets_the_own_hit(storages):
+def test_clear_forgets_the_own_window(storages):
     mine, _ = storages
     mine.incr("k", 60)
     mine.clear("k")
-    assert mine.get("k") == 0
+    assert mine.get("k") == 0 and mine.incr("k", 60) == 1
 
 
 def count_five(uri: str, start: multiprocessing.Barrier) -> None:

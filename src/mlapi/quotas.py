@@ -22,7 +22,6 @@ from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
 import mlapi.sqlite_limits  # noqa: F401  (registers the mlapi+sqlite storage scheme)
@@ -45,12 +44,17 @@ class Quota:
 
 
 class Quotas:
-    """One app's limiter: its storage, its fixed-window strategy, its count of storage failures."""
+    """One app's limiter: its storage and its count of storage failures.
+
+    A fixed window is the storage's own increment (the first hit opens a window that
+    expires after the limit's period), so mlapi calls it directly: the request is allowed
+    while the count, this hit included, is within the limit (as ``limits``' fixed-window
+    strategy decides), and the rate headers come from the same count.
+    """
 
     def __init__(self, app: Flask) -> None:
         self.enabled = bool(app.config["RATELIMIT_ENABLED"])
         self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
-        self.strategy = FixedWindowRateLimiter(self.storage)
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
         self.failures = 0
         for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
@@ -58,14 +62,15 @@ class Quotas:
 
     def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Quota | None:
         """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
+        key = limit.key_for(self.prefix, identity)
         try:
-            allowed = self.strategy.hit(limit, self.prefix, identity, cost=cost)
-            window = self.strategy.get_window_stats(limit, self.prefix, identity)
+            count = self.storage.incr(key, limit.get_expiry(), amount=cost)
+            resets_at = self.storage.get_expiry(key)
         except StorageError:
             self.failures += 1
             log.exception("Failed to rate limit: the request is answered without a limit")
             return None
-        return Quota(limit, not allowed, window.remaining, window.reset_time)
+        return Quota(limit, count > limit.amount, max(0, limit.amount - count), resets_at)
 
     def problem(self) -> str | None:
         """Why limits are not being enforced right now, or None when the storage answers."""

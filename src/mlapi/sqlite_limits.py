@@ -7,11 +7,9 @@ never lose or double a hit. Supports the fixed-window strategy. A worker that fi
 another one writing retries within microseconds (:meth:`SQLiteStorage.run`) rather than
 sleeping a millisecond or more as SQLite's own busy handler does.
 
-The upsert also returns the window's count and end, and each thread remembers them
-for its last key: the rate headers read them back straight after the hit
-(``get`` and ``get_expiry``), so they cost no further query. ``get_expiry`` stays exact
-(a fixed window's end moves only once it has passed). ``get`` answers the count as of
-this thread's own hit, for up to OWN_HIT_SECONDS; limits are decided by the upsert alone.
+The upsert also returns the window's end, and each thread remembers it for its last
+key: the rate headers read it back straight after the hit (``get_expiry``) at no further
+query. It stays exact, since a fixed window's end moves only once it has passed.
 """
 from __future__ import annotations
 
@@ -36,17 +34,14 @@ RETURNING count, expires_at
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
 BUSY_WAIT_SECONDS = 10.0  # how long a statement waits for another worker's write before failing (open)
 FIRST_RETRY_SECONDS = 20e-6  # then doubling: a counter write holds the lock for about 10 µs
-OWN_HIT_SECONDS = 1.0  # how long a thread's own last hit answers ``get`` for its key
 
 
 @dataclass(frozen=True)
 class OwnHit:
-    """What this thread's last increment returned."""
+    """The window this thread's last increment counted in."""
 
     key: str
-    count: int
     expires_at: float
-    at: float  # time.monotonic() of the increment
 
 
 class SQLiteStorage(Storage):
@@ -103,30 +98,22 @@ class SQLiteStorage(Storage):
         now = time.time()
         values = {"key": key, "amount": amount, "now": now, "expiry": expiry}
         count, expires_at = self.run(INCREMENT, values).fetchone()
-        self.local.own_hit = OwnHit(key, count, expires_at, time.monotonic())
+        self.local.own_hit = OwnHit(key, expires_at)
         self.increments += 1
         if self.increments % PRUNE_EVERY == 0:
             self.run("DELETE FROM counters WHERE expires_at <= ?", (now,))
         return count
 
-    def own_hit(self, key: str) -> OwnHit | None:
-        """This thread's last increment, if it was of ``key`` and recent enough."""
-        hit = getattr(self.local, "own_hit", None)
-        if hit is None or hit.key != key or time.monotonic() - hit.at > OWN_HIT_SECONDS:
-            return None
-        return hit
-
     def get(self, key: str) -> int:
-        if hit := self.own_hit(key):
-            return hit.count
         row = self.run(
             "SELECT count FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
         return row[0] if row else 0
 
     def get_expiry(self, key: str) -> float:
-        if (hit := self.own_hit(key)) and hit.expires_at > time.time():
-            return hit.expires_at
+        hit = getattr(self.local, "own_hit", None)
+        if hit is not None and hit.key == key and hit.expires_at > time.time():
+            return hit.expires_at  # this thread's own window, still open
         row = self.run(
             "SELECT expires_at FROM counters WHERE key = ? AND expires_at > ?", (key, time.time())
         ).fetchone()
