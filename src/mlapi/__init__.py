@@ -61,7 +61,7 @@ def configure_logging(level: str) -> None:
     logger = logging.getLogger("mlapi")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        handler.setFormatter(tracing.LineFormatter())
         logger.addHandler(handler)
     logger.setLevel(level)
 

@@ -3,23 +3,38 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from flask import Flask, Response, g, request
 
 from mlapi.registry import requested_use_case
 
 log = logging.getLogger("mlapi.requests")
+LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class LineFormatter(logging.Formatter):
+    """The standard line format, with the timestamp's text made once a second rather than once a line."""
+
+    def __init__(self) -> None:
+        super().__init__(LINE_FORMAT)
+        self.second, self.stamp = -1, ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        second = int(record.created)
+        if second != self.second:  # the handler's lock keeps threads from formatting at once
+            self.second, self.stamp = second, time.strftime(self.default_time_format, self.converter(second))
+        return self.default_msec_format % (self.stamp, record.msecs)
 
 # A client's own id is echoed back only if it is short and plain.
 CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def start_request() -> None:
-    """Adopt the client's X-Request-ID or make one, and start the clock."""
+    """Adopt the client's X-Request-ID or make one (128 random bits in hex), and start the clock."""
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if CLIENT_ID.fullmatch(given) else uuid.uuid4().hex
+    g.request_id = given if CLIENT_ID.fullmatch(given) else secrets.token_hex(16)
     g.started = time.perf_counter()
 
 
