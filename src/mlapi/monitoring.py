@@ -13,7 +13,6 @@ waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted once 
 from __future__ import annotations
 
 import atexit
-import json
 import math
 import threading
 import time
@@ -21,6 +20,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import orjson
 from flask import Flask, Request, Response, current_app, g, request
 from sqlalchemy import DateTime, Float, Integer, String, delete, insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -75,7 +75,7 @@ class Pending(NamedTuple):
             "use_case": self.use_case, "version": self.version, "key_name": self.key_name,
             "channel": self.channel, "status": self.status, "latency_ms": round(self.seconds * 1000, 3),
             "items": self.items, "score": self.score,
-            "labels": json.dumps(self.classes, separators=(",", ":")) if self.classes else None,
+            "labels": orjson.dumps(self.classes).decode() if self.classes else None,
         }
 
 
