@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass
 from functools import cache
+from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
@@ -33,8 +33,7 @@ UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.mon
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
 
 
-@dataclass(frozen=True)
-class Quota:
+class Quota(NamedTuple):
     """Where a request left its caller's window: what the rate headers say."""
 
     limit: RateLimitItem

@@ -18,8 +18,8 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from limits.storage import Storage
 
@@ -36,8 +36,7 @@ BUSY_WAIT_SECONDS = 10.0  # how long a statement waits for another worker's writ
 FIRST_RETRY_SECONDS = 20e-6  # then doubling: a counter write holds the lock for about 10 µs
 
 
-@dataclass(frozen=True)
-class OwnHit:
+class OwnHit(NamedTuple):
     """The window this thread's last increment counted in."""
 
     key: str

@@ -130,12 +130,12 @@ def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
     return [
         {
             "label": labels[winner],
-            "score": round(float(probabilities[winner]), 4),
-            "probabilities": {label: round(float(p), 4) for label, p in zip(labels, probabilities, strict=True)},
+            "score": round(probabilities[winner], 4),
+            "probabilities": {label: round(p, 4) for label, p in zip(labels, probabilities, strict=True)},
             "explanation": explain(terms, weights),
         }
         for probabilities, winner, terms, weights in zip(
-            scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
+            scored.probabilities.tolist(), scored.winners.tolist(), scored.terms, scored.word_weights, strict=True
         )
     ]
 
