@@ -131,10 +131,15 @@ def is_prediction(req: Request, state: Any) -> bool:
 
 def outcome_of(results: list[dict], use_case: UseCase) -> tuple[Counter, float | None]:
     """The predicted classes of ``results`` counted, and their mean score."""
-    described = [use_case.outcome(result) for result in results]
-    classes = Counter(label for label, _ in described if label is not None)
-    scores = [score for _, score in described if score is not None]
-    return classes, (sum(scores) / len(scores) if scores else None)
+    classes: Counter = Counter()
+    total, scored = 0.0, 0
+    for result in results:
+        label, score = use_case.outcome(result)
+        if label is not None:
+            classes[label] += 1
+        if score is not None:
+            total, scored = total + score, scored + 1
+    return classes, (total / scored if scored else None)
 
 
 def record(response: Response) -> Response:
