@@ -1,4 +1,4 @@
-"""Flask's JSON responses encoded by orjson: the same documents, written in a tenth of the time.
+"""Flask's JSON responses encoded by orjson: the same documents, written several times faster.
 
 Flask's default provider stays in charge of everything else (parsing request bodies,
 ``default`` for the types it knows, indentation in debug mode); only ``dumps`` changes.

@@ -13,6 +13,9 @@ from mlapi.registry import requested_use_case
 log = logging.getLogger("mlapi.requests")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
+# A client's own id is echoed back only if it is short and plain.
+CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
 
 class LineFormatter(logging.Formatter):
     """The standard line format, with the timestamp's text made once a second rather than once a line."""
@@ -26,9 +29,6 @@ class LineFormatter(logging.Formatter):
         if second != self.second:  # the handler's lock keeps threads from formatting at once
             self.second, self.stamp = second, time.strftime(self.default_time_format, self.converter(second))
         return self.default_msec_format % (self.stamp, record.msecs)
-
-# A client's own id is echoed back only if it is short and plain.
-CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 def start_request() -> None:
