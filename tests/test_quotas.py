@@ -17,7 +17,8 @@ def predict(client, body=TEXT, headers=None):
 def test_every_limited_response_carries_the_rate_headers(make_app):
     client = make_app(RATELIMIT_ANONYMOUS="50/minute").test_client()
     for response in (predict(client), client.get("/api/v1/models"), client.get("/api/v1/movies?q=x"),
-                     predict(client, {"text": ""})):
+                     predict(client, {"text": ""}), client.get("/api/v1/nothing"),
+                     predict(client, headers={"Authorization": "Bearer mlapi_0000_unknown"})):
         assert response.headers["X-RateLimit-Limit"] == "50"
         assert int(response.headers["X-RateLimit-Remaining"]) < 50
         assert int(response.headers["X-RateLimit-Reset"]) > 0
@@ -32,6 +33,19 @@ def test_over_the_limit_is_a_problem_429_with_retry_after(make_app):
     assert "3 per 1 minute" in response.get_json()["detail"]
     assert 0 < int(response.headers["Retry-After"]) <= 60
     assert response.headers["X-RateLimit-Remaining"] == "0"
+
+
+def test_refused_keys_count_against_their_ip_and_roles_against_their_key(app, make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="3/minute").test_client()
+    unknown = {"Authorization": "Bearer mlapi_0000_unknown"}
+    assert [predict(client, headers=unknown).headers["X-RateLimit-Remaining"] for _ in range(2)] == ["2", "1"]
+    assert [predict(client).status_code for _ in range(2)] == [200, 429]  # key guessing spent the IP's budget
+    with app.app_context():
+        key = create_key("lab", "client", "5/minute")
+    refused = app.test_client().put("/api/v1/models/sentiment/active", json={"version": "v1"},
+                                    headers={"X-API-Key": key})
+    assert refused.status_code == 403
+    assert refused.headers["X-RateLimit-Limit"] == "5" and refused.headers["X-RateLimit-Remaining"] == "4"
 
 
 def test_pages_are_limited_per_ip_like_the_anonymous_tier(make_app):

@@ -42,8 +42,8 @@ anonymous tier (when the server allows it): predictions and reads, limited per I
 or revoked is a 401, never anonymous. Admin endpoints answer 401 without a key and 403 to a client key.
 
 **Rate limits.** Per key, or per IP without one, in one counter across all routes; a batch costs one
-unit per item. Limited responses carry `X-RateLimit-Limit`, `X-RateLimit-Remaining` and
-`X-RateLimit-Reset`; a 429 also carries `Retry-After`.
+unit per item; a refused key counts against its IP. Every response but those of `/api/v1/health` and `/metrics` carries
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also carries `Retry-After`.
 
 **Errors** are `application/problem+json` (RFC 9457) with a `detail` a person can act on, and `errors`
 per field on a 422. An unknown route under `/api/` is a 404 and a method a route does not take is a 405
@@ -201,9 +201,9 @@ def request_body(described: Operation, use_case: UseCase | None) -> dict[str, An
 
 
 def headers(status: int, limited: bool) -> dict[str, Any]:
-    """The headers of a response: the request id, and the limits where the limiter has counted it."""
+    """The headers of a response: the request id, and the limits wherever the limiter counts."""
     found = {"X-Request-ID": ref("X-Request-ID")}
-    if limited and status not in (401, 403):  # a bad key or role is refused before it is counted
+    if limited:
         found |= {name: ref(name) for name in RATE_LIMIT_HEADERS}
     if status == 429:
         found["Retry-After"] = ref("Retry-After")

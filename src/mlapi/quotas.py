@@ -117,27 +117,38 @@ def batch_cost() -> int:
 
 
 def unlimited() -> bool:
-    """Unmatched paths, static files, probes and the live view are never counted."""
-    endpoint = request.endpoint
-    return endpoint is None or endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
+    """Static files, probes and the live view are never counted (an unknown path is)."""
+    endpoint = request.endpoint or ""
+    return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
+
+
+def count_request() -> Quota | None:
+    """Count the request against its caller's window, once; None when limits do not apply or failed."""
+    quotas: Quotas = current_app.extensions["quotas"]
+    g.quota = None
+    if quotas.enabled and not unlimited():
+        g.quota = quotas.hit(caller_limit(), caller_identity(), batch_cost())
+    return g.quota
 
 
 def enforce_limit() -> None:
-    """Count the request against its caller's window (after authentication has named the caller).
+    """Count the request (after authentication has named the caller).
 
     :raises TooManyRequests: the window is spent (429; the request still counts).
     """
-    quotas: Quotas = current_app.extensions["quotas"]
-    if not quotas.enabled or unlimited():
-        return
-    g.quota = quota = quotas.hit(caller_limit(), caller_identity(), batch_cost())
+    quota = count_request()
     if quota is not None and quota.exceeded:
         raise TooManyRequests(str(quota.limit))
 
 
 def add_rate_headers(response: Response) -> Response:
-    """Where the request left its window; on a 429, when to retry."""
-    quota: Quota | None = g.get("quota")
+    """Where the request left its window; on a 429, when to retry.
+
+    A request refused before its turn (an unknown key: 401, a client key on an admin
+    endpoint: 403) is counted here, against its IP or its key, so it carries the headers
+    too and key guessing spends the anonymous budget.
+    """
+    quota: Quota | None = g.quota if "quota" in g else count_request()
     if quota is not None:
         headers = response.headers
         headers["X-RateLimit-Limit"] = str(quota.limit.amount)
