@@ -37,9 +37,16 @@ class Quota(NamedTuple):
     """Where a request left its caller's window: what the rate headers say."""
 
     limit: RateLimitItem
-    exceeded: bool  # this request went past the limit
-    remaining: int
+    count: int  # units counted in the window, this request's included
     resets_at: float  # epoch seconds
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit.amount
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.amount - self.count)
 
 
 class Quotas:
@@ -69,7 +76,7 @@ class Quotas:
             self.failures += 1
             log.exception("Failed to rate limit: the request is answered without a limit")
             return None
-        return Quota(limit, count > limit.amount, max(0, limit.amount - count), resets_at)
+        return Quota(limit, count, resets_at)
 
     def problem(self) -> str | None:
         """Why limits are not being enforced right now, or None when the storage answers."""
