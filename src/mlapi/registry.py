@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
@@ -295,11 +295,5 @@ registry: Registry = LocalProxy(lambda: current_app.extensions["registry"])  # t
 
 
 def requested_use_case() -> UseCase | None:
-    """The use case whose route the current request matched (its blueprint), or None.
-
-    Worked out once per request: the body cap, the batch cost, the log line and monitoring all ask.
-    """
-    state = g._get_current_object()
-    if "use_case" not in state:
-        state.use_case = current_app.extensions["registry"].use_cases.get(request.blueprint or "")
-    return state.use_case
+    """The use case whose route the current request matched (its blueprint), or None."""
+    return registry.use_cases.get(request.blueprint or "")
