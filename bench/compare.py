@@ -175,7 +175,7 @@ def measure(scratch: Path) -> dict:
     body = {}
     examples = {}
     mlapi_env = {"MLAPI_DATABASE_URL": f"sqlite:///{scratch}/bench.db",
-                 "MLAPI_RATELIMIT_STORAGE": f"mlapi+sqlite:///{scratch}/ratelimits.db",
+                 "MLAPI_RATELIMIT_STORAGE": f"mlapi+lmdb:///{scratch}/ratelimits",
                  "MLAPI_RATELIMIT_ANONYMOUS": HIGH, "MLAPI_RATELIMIT_CLIENT": HIGH, "MLAPI_LOG_LEVEL": "INFO"}
     auth = f"Bearer {new_key(mlapi_env)}"
     single = scratch / "single.json"

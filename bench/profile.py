@@ -26,7 +26,7 @@ def main(name: str = "sentiment", requests: int = 2000) -> None:
     with tempfile.TemporaryDirectory() as scratch:
         app = create_app({
             "DATABASE_URL": f"sqlite:///{scratch}/profile.db",
-            "RATELIMIT_STORAGE": f"mlapi+sqlite:///{scratch}/ratelimits.db",
+            "RATELIMIT_STORAGE": f"mlapi+lmdb:///{scratch}/ratelimits",
             "RATELIMIT_CLIENT": HIGH, "LOG_LEVEL": "INFO", "SYNC_SECONDS": 0, "USAGE_FLUSH_SECONDS": 0,
         })
         for handler in logging.getLogger("mlapi").handlers:  # the request log is written, to nowhere

@@ -47,7 +47,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "TESTING": True,
         "ARTIFACTS_DIR": artifacts,
         "DATABASE_URL": f"sqlite:///{folder / 'mlapi.db'}",
-        "RATELIMIT_STORAGE": f"mlapi+sqlite:///{folder / 'ratelimits.db'}",
+        "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'ratelimits'}",
         "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
         "RATELIMIT_CLIENT": "100000/minute",
         "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves

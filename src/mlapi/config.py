@@ -26,7 +26,7 @@ class Config:
     ALLOW_ANONYMOUS = True
     RATELIMIT_ANONYMOUS = "60/minute"
     RATELIMIT_CLIENT = "600/minute"
-    RATELIMIT_STORAGE = f"mlapi+sqlite:///{PROJECT_ROOT / 'var' / 'ratelimits.db'}"
+    RATELIMIT_STORAGE = f"mlapi+lmdb:///{PROJECT_ROOT / 'var' / 'ratelimits'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
     SYNC_SECONDS = 1.0  # how often each worker checks the database for a newly activated version
     USAGE_FLUSH_SECONDS = 1.0  # how often each worker writes its keys' request counts

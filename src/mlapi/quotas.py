@@ -1,7 +1,7 @@
 """Rate limits with the ``limits`` library: per key (per IP for anonymous callers), one counter across all routes.
 
-The storage is shared by every worker: SQLite on one machine by default
-(:mod:`mlapi.sqlite_limits`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
+The storage is shared by every worker: LMDB on one machine by default
+(:mod:`mlapi.lmdb_limits`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
 Fixed one-minute (or whatever the limit says) windows; a batch costs as many units as it
 has items. If the storage is down, requests are still answered (fail open): each failure
 is logged and counted.
@@ -24,7 +24,7 @@ from limits.errors import StorageError
 from limits.storage import storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
-import mlapi.sqlite_limits  # noqa: F401  (registers the mlapi+sqlite storage scheme)
+import mlapi.lmdb_limits  # noqa: F401  (registers the mlapi+lmdb storage scheme)
 from mlapi.auth import ANONYMOUS
 from mlapi.registry import requested_use_case
 

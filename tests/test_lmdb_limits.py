@@ -1,0 +1,94 @@
+"""The LMDB limit storage: exact counts across forked workers, fixed windows, pruning."""
+import multiprocessing
+
+import pytest
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from mlapi import lmdb_limits
+from mlapi.lmdb_limits import LMDBStorage
+
+
+@pytest.fixture
+def uri(tmp_path):
+    return f"mlapi+lmdb:///{tmp_path / 'limits'}"
+
+
+def test_counts_add_up_and_the_window_end_is_kept(uri):
+    storage = LMDBStorage(uri)
+    assert storage.incr("k", 60, 2) == 2
+    opened_until = storage.get_expiry("k")
+    assert storage.incr("k", 60, 3) == 5
+    assert storage.get("k") == 5 and storage.get_expiry("k") == opened_until
+    assert storage.get("other") == 0
+
+
+def test_a_passed_window_starts_again_from_the_hit(uri, monkeypatch):
+    storage = LMDBStorage(uri)
+    storage.incr("k", 60, 7)
+    later = lmdb_limits.time.time() + 61
+    monkeypatch.setattr(lmdb_limits.time, "time", lambda: later)
+    assert storage.get("k") == 0 and storage.get_expiry("k") == later
+    assert storage.incr("k", 60) == 1 and storage.get_expiry("k") == later + 60
+
+
+def test_prune_removes_only_passed_windows(uri, monkeypatch):
+    storage = LMDBStorage(uri)
+    storage.incr("short", 1)
+    storage.incr("long", 600)
+    assert storage.prune(lmdb_limits.time.time() + 2) == 1
+    assert storage.get("long") == 1
+    monkeypatch.setattr(lmdb_limits, "PRUNE_EVERY", 2)
+    monkeypatch.setattr(lmdb_limits.time, "time", lambda: 10 ** 12)  # every window has passed
+    storage.increments = 0
+    storage.incr("new", 60)
+    storage.incr("new", 60)  # the second increment sweeps
+    with lmdb_limits.environment(storage.path).begin() as transaction:
+        assert [name for name, _ in transaction.cursor()] == [b"new"]
+
+
+def test_clear_and_reset(uri):
+    storage = LMDBStorage(uri)
+    storage.incr("a", 60)
+    storage.incr("b", 60)
+    storage.clear("a")
+    assert storage.get("a") == 0 and storage.get("b") == 1
+    assert storage.reset() == 1 and storage.get("b") == 0
+
+
+def test_registered_for_limits_fixed_window(uri):
+    storage = storage_from_string(uri)
+    assert isinstance(storage, LMDBStorage) and storage.check()
+    limiter, limit = FixedWindowRateLimiter(storage), parse("3/minute")
+    assert [limiter.hit(limit, "caller") for _ in range(4)] == [True, True, True, False]
+
+
+def count(uri: str, start: multiprocessing.Barrier, hits: int) -> None:
+    storage = LMDBStorage(uri)
+    start.wait()
+    for _ in range(hits):
+        storage.incr("k", 60)
+
+
+def test_forked_workers_never_lose_or_double_a_hit(uri):
+    """Workers forked from a process that already used the folder, as gunicorn's are from a preloaded app."""
+    parent = LMDBStorage(uri)
+    parent.incr("k", 60)
+    context = multiprocessing.get_context("fork")
+    start = context.Barrier(4)
+    workers = [context.Process(target=count, args=(uri, start, 500)) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    assert [worker.exitcode for worker in workers] == [0, 0, 0, 0]
+    assert parent.get("k") == 1 + 4 * 500
+    assert parent.incr("k", 60) == 2002  # the parent's own environment still works after its children
+
+
+def test_an_unusable_folder_fails_as_a_storage_error(tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    storage = LMDBStorage(f"mlapi+lmdb:///{blocked / 'limits'}", wrap_exceptions=True)
+    assert storage.check() is False
