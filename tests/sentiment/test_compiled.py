@@ -102,6 +102,13 @@ def test_saved_without_the_compiled_form_and_rebuilt_on_load(trained, tmp_path):
 
 
 def test_settings_it_cannot_reproduce_are_refused():
-    word, char = TfidfVectorizer(ngram_range=(1, 2)), TfidfVectorizer(analyzer="char_wb", strip_accents="unicode")
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    char = TfidfVectorizer(analyzer="char_wb", sublinear_tf=True, strip_accents="unicode")
     with pytest.raises(ValueError, match="strip_accents"):
         check_compilable(word, char)
+
+
+def test_plain_term_frequencies_are_refused():
+    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+    with pytest.raises(ValueError, match="sublinear_tf"):
+        check_compilable(word, TfidfVectorizer(analyzer="char_wb"))

@@ -16,6 +16,7 @@ the prediction and the explanation.
 """
 from __future__ import annotations
 
+import math
 import re
 import string
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def check_compilable(word: TfidfVectorizer, char: TfidfVectorizer) -> None:
     :raises ValueError: a setting other than the ones mlapi trains with.
     """
     same = {"lowercase": True, "strip_accents": None, "preprocessor": None, "binary": False,
-            "norm": "l2", "use_idf": True}
+            "norm": "l2", "use_idf": True, "sublinear_tf": True}
     wanted = [(word, {**same, "analyzer": "word", "tokenizer": None, "stop_words": None, "ngram_range": (1, 2)}),
               (char, {**same, "analyzer": "char_wb"})]
     for vectorizer, settings in wanted:
@@ -92,7 +93,6 @@ class CompiledSentiment:
         self.tokens = re.compile(word.token_pattern)
         self.char_grams = char.build_analyzer()
         self.idf = np.concatenate([word.idf_, char.idf_])
-        self.sublinear = np.array([word.sublinear_tf, char.sublinear_tf])
         self.coef = np.ascontiguousarray(classifier.coef_)
         self.intercept = classifier.intercept_
         self.centred_coef = centred_coef
@@ -165,7 +165,7 @@ class CompiledSentiment:
         counts = np.bincount(pair_of, weights=shares, minlength=len(pairs))
         text, feature = np.divmod(pairs, self.n_features)
         is_char = (feature >= self.char_offset).astype(np.int64)
-        values = np.where(self.sublinear[is_char], np.log(counts) + 1, counts) * self.idf[feature]
+        values = (np.log(counts) + 1) * self.idf[feature]  # sublinear TF, then IDF
         block = 2 * text + is_char
         values /= np.sqrt(np.bincount(block, weights=values * values, minlength=2 * n))[block]
         # The classifier: a sparse dot product, then softmax.
@@ -187,12 +187,13 @@ class CompiledSentiment:
         feature, pair_of = unique_inverse(features)
         counts = np.bincount(pair_of, weights=shares)
         block = (feature >= self.char_offset).astype(np.int64)  # 0: word, 1: char
-        values = np.where(self.sublinear[block], np.log(counts) + 1, counts) * self.idf[feature]
+        values = (np.log(counts) + 1) * self.idf[feature]
         values /= np.sqrt(np.bincount(block, weights=values * values, minlength=2))[block]
-        logits = self.intercept + (self.coef[:, feature] * values).sum(axis=1)  # no BLAS call: too small to gain
-        exp = np.exp(logits - logits.max())
-        probabilities = exp / exp.sum()
-        winner = probabilities.argmax()
+        logits = (self.intercept + (self.coef[:, feature] * values).sum(axis=1)).tolist()  # no BLAS: too small
+        top = max(logits)  # a softmax of three numbers costs less in Python than in numpy calls
+        exp = [math.exp(logit - top) for logit in logits]
+        probabilities = np.array(exp) / math.fsum(exp)
+        winner = logits.index(top)
         pushes = values * self.centred_coef[winner, feature]
         per_word = np.bincount(owners, weights=(pushes / counts)[pair_of] * shares, minlength=word_counts[0])
-        return Scored(probabilities[None, :], winner[None], terms, [per_word])
+        return Scored(probabilities[None, :], np.array([winner]), terms, [per_word])
