@@ -211,6 +211,7 @@ def measure(scratch: Path) -> dict:
             monitoring["off"].append(wrk(unmonitored_port, "/api/v1/sentiment", single, auth, 1, LATENCY_SECONDS))
         texts = tweets(BATCH)
         batch_seconds = min(timed(lambda: check_batch(port, texts, auth)) for _ in range(3))
+        ceiling = ceiling_texts_per_second(texts)  # right after, as the models' own times are
         memory = workers_memory(master)
     return {
         "concurrent": {name: median_of(runs) for name, runs in rounds.items()},
@@ -218,7 +219,7 @@ def measure(scratch: Path) -> dict:
         "monitoring": {state: median_of(runs) for state, runs in monitoring.items()},
         "in_process_ms": model_ms,
         "batch": BATCH / batch_seconds,
-        "ceiling": ceiling_texts_per_second(texts),
+        "ceiling": ceiling,
         "memory": memory,
         "ready": {"floor": floor_ready, "naive": naive_ready, "mlapi": ready},
     }
