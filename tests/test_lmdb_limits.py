@@ -15,8 +15,8 @@ def uri(tmp_path):
     return f"mlapi+lmdb:///{tmp_path / 'limits'}"
 
 
-def test_counts_add_up_and_the_window_end_is_kept(uri):
-    storage = LMDBStorage(uri)
+def test_counts_add_up_and_the_window_end_is_kept(tmp_path):
+    storage = LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'var' / 'not' / 'made' / 'yet'}")
     assert storage.incr("k", 60, 2) == 2
     opened_until = storage.get_expiry("k")
     assert storage.incr("k", 60, 3) == 5

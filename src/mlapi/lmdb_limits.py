@@ -47,6 +47,7 @@ def environment(path: Path) -> lmdb.Environment:
             if opened is None or opened[0] != os.getpid():
                 if opened is not None:
                     opened[1].close()
+                path.parent.mkdir(parents=True, exist_ok=True)  # LMDB makes the folder, not its parents
                 handle = lmdb.open(str(path), map_size=MAP_BYTES, sync=False, metasync=False, readahead=False)
                 opened = _environments[path] = (os.getpid(), handle)
     return opened[1]
