@@ -1,6 +1,7 @@
 """Tiny real models, trained once per run through the real training code."""
 from __future__ import annotations
 
+import atexit
 import shutil
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mlapi import create_app
+from mlapi.extensions import db
 from mlapi.training import train_all
 from tests.servers import reachable
 
@@ -58,12 +60,28 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
 
 @pytest.fixture
 def make_app(tmp_path, artifacts):
-    """Build an app on this test's artifacts and SQLite file; keywords override config."""
+    """Build an app on this test's artifacts and SQLite file; keywords override config.
+
+    Each app is released after its test: otherwise its flushes at exit keep it alive with its
+    open files, and a few hundred tests exhaust a laptop's limit of open files.
+    """
+    made = []
 
     def make(**config):
-        return create_app({**app_settings(tmp_path, artifacts), **config})
+        made.append(create_app({**app_settings(tmp_path, artifacts), **config}))
+        return made[-1]
 
-    return make
+    yield make
+    for app in made:
+        release(app)
+
+
+def release(app) -> None:
+    """Let ``app`` go: it no longer flushes at exit, and its database connections close."""
+    for name in ("prediction_log", "key_usage"):
+        atexit.unregister(app.extensions[name].flush)
+    with app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

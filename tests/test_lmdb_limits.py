@@ -1,5 +1,7 @@
 """The LMDB limit storage: exact counts across forked workers, fixed windows, pruning."""
+import gc
 import multiprocessing
+import os
 
 import pytest
 from limits import parse
@@ -44,7 +46,7 @@ def test_prune_removes_only_passed_windows(uri, monkeypatch):
     storage.increments = 0
     storage.incr("new", 60)
     storage.incr("new", 60)  # the second increment sweeps
-    with lmdb_limits.environment(storage.path).begin() as transaction:
+    with storage.environment().begin() as transaction:
         assert [name for name, _ in transaction.cursor()] == [b"new"]
 
 
@@ -62,6 +64,23 @@ def test_registered_for_limits_fixed_window(uri):
     assert isinstance(storage, LMDBStorage) and storage.check()
     limiter, limit = FixedWindowRateLimiter(storage), parse("3/minute")
     assert [limiter.hit(limit, "caller") for _ in range(4)] == [True, True, True, False]
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to count open files")
+def test_storages_share_one_environment_and_the_last_one_closes_it(uri):
+    before = open_files()
+    first, second = LMDBStorage(uri), LMDBStorage(uri)
+    first.incr("k", 60)
+    assert second.incr("k", 60) == 2 and second.environment() is first.environment()
+    assert open_files() > before
+    del first, second
+    gc.collect()
+    assert open_files() == before  # an app dropped (a test's, say) leaves no files open
+    assert LMDBStorage(uri).get("k") == 2
 
 
 def count(uri: str, start: multiprocessing.Barrier, hits: int) -> None:

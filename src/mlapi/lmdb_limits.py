@@ -19,6 +19,7 @@ import os
 import struct
 import threading
 import time
+import weakref
 from pathlib import Path
 
 import lmdb
@@ -28,29 +29,37 @@ COUNTER = struct.Struct("<qd")  # units counted, the window's end in epoch secon
 MAP_BYTES = 1 << 30  # address space the file may grow into (millions of counters); disk use is what is stored
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
 
-# One environment per folder and process, shared by the storages of that process: LMDB must not
-# open its files twice in one process, nor use a handle across fork.
-_environments: dict[Path, tuple[int, lmdb.Environment]] = {}  # folder -> (pid that opened it, environment)
+
+class Opened:
+    """One process's environment on one folder, shared by that process's storages on it.
+
+    LMDB must not open its files twice in one process, nor use a handle across fork. The
+    environment closes (its files too) once the last storage using it is gone.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.pid = os.getpid()
+        path.parent.mkdir(parents=True, exist_ok=True)  # LMDB makes the folder, not its parents
+        self.handle = lmdb.open(str(path), map_size=MAP_BYTES, sync=False, metasync=False, readahead=False)
+
+
+_opened: weakref.WeakValueDictionary[Path, Opened] = weakref.WeakValueDictionary()
 _opening = threading.Lock()
 
 
-def environment(path: Path) -> lmdb.Environment:
-    """This process's environment on the folder ``path``, opened on first use.
+def shared_environment(path: Path) -> Opened:
+    """This process's environment on the folder ``path``, opened if no storage has it open.
 
     A forked worker closes the copy it inherited (which leaves its parent's locks alone:
     they belong to the parent process) and opens its own.
     """
-    opened = _environments.get(path)
-    if opened is None or opened[0] != os.getpid():
-        with _opening:
-            opened = _environments.get(path)
-            if opened is None or opened[0] != os.getpid():
-                if opened is not None:
-                    opened[1].close()
-                path.parent.mkdir(parents=True, exist_ok=True)  # LMDB makes the folder, not its parents
-                handle = lmdb.open(str(path), map_size=MAP_BYTES, sync=False, metasync=False, readahead=False)
-                opened = _environments[path] = (os.getpid(), handle)
-    return opened[1]
+    with _opening:
+        opened = _opened.get(path)
+        if opened is None or opened.pid != os.getpid():
+            if opened is not None:
+                opened.handle.close()
+            opened = _opened[path] = Opened(path)
+        return opened
 
 
 class LMDBStorage(Storage):
@@ -61,7 +70,15 @@ class LMDBStorage(Storage):
     def __init__(self, uri: str, wrap_exceptions: bool = False, **options: float | str | bool) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
         self.path = Path(uri.split("://", 1)[1]).resolve()
+        self.opened: Opened | None = None
         self.increments = 0
+
+    def environment(self) -> lmdb.Environment:
+        """The environment this process uses for this storage's folder."""
+        opened = self.opened
+        if opened is None or opened.pid != os.getpid():
+            self.opened = opened = shared_environment(self.path)
+        return opened.handle
 
     @property
     def base_exceptions(self) -> tuple[type[Exception], ...]:
@@ -69,7 +86,7 @@ class LMDBStorage(Storage):
 
     def counter(self, key: str) -> tuple[int, float] | None:
         """The counter of ``key`` if its window is open."""
-        with environment(self.path).begin() as transaction:
+        with self.environment().begin() as transaction:
             stored = transaction.get(key.encode())
         if stored is None:
             return None
@@ -78,7 +95,7 @@ class LMDBStorage(Storage):
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
         now, name = time.time(), key.encode()
-        with environment(self.path).begin(write=True) as transaction:
+        with self.environment().begin(write=True) as transaction:
             stored = transaction.get(name)
             count, expires_at = COUNTER.unpack(stored) if stored is not None else (0, now)
             if expires_at <= now:  # no window yet, or it has passed: this hit opens one
@@ -92,7 +109,7 @@ class LMDBStorage(Storage):
 
     def prune(self, now: float) -> int:
         """Delete the counters whose window has passed; how many went."""
-        with environment(self.path).begin(write=True) as transaction:
+        with self.environment().begin(write=True) as transaction:
             passed = [name for name, stored in transaction.cursor() if COUNTER.unpack(stored)[1] <= now]
             for name in passed:
                 transaction.delete(name)
@@ -108,7 +125,7 @@ class LMDBStorage(Storage):
 
     def check(self) -> bool:
         try:
-            environment(self.path).stat()
+            self.environment().stat()
             return True
         except self.base_exceptions:
             return False
@@ -117,5 +134,5 @@ class LMDBStorage(Storage):
         return self.prune(math.inf)
 
     def clear(self, key: str) -> None:
-        with environment(self.path).begin(write=True) as transaction:
+        with self.environment().begin(write=True) as transaction:
             transaction.delete(key.encode())
