@@ -16,12 +16,13 @@ from mlapi.errors import register_error_handlers
 from mlapi.extensions import db
 from mlapi.fastjson import OrjsonProvider
 from mlapi.quotas import init_limits
-from mlapi.registry import init_registry
+from mlapi.registry import UseCaseRequest, init_registry
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, loaded models."""
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
+    app.request_class = UseCaseRequest
     app.json = OrjsonProvider(app)
     app.config.from_object(Config)
     app.config.from_prefixed_env("MLAPI")

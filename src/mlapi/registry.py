@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from flask import Flask, current_app, request
+from flask import Flask, Request, current_app, request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
+from werkzeug.utils import cached_property
 
 from mlapi.background import ProcessLoop
 from mlapi.errors import ModelUnavailable
@@ -294,6 +295,18 @@ def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
 registry: Registry = LocalProxy(lambda: current_app.extensions["registry"])  # type: ignore[assignment]
 
 
+class UseCaseRequest(Request):
+    """Flask's request, knowing its use case: several hooks ask for it, and it is found once a request."""
+
+    @cached_property
+    def use_case(self) -> UseCase | None:
+        """The use case whose route this request matched (its blueprint), or None.
+
+        Routing happens as the request starts, before any hook or view can ask.
+        """
+        return current_app.extensions["registry"].use_cases.get(self.blueprint or "")
+
+
 def requested_use_case() -> UseCase | None:
-    """The use case whose route the current request matched (its blueprint), or None."""
-    return registry.use_cases.get(request.blueprint or "")
+    """The use case of the current request (see :class:`UseCaseRequest`)."""
+    return request.use_case
