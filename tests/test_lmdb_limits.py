@@ -5,6 +5,7 @@ import os
 
 import pytest
 from limits import parse
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
@@ -33,6 +34,12 @@ def test_a_passed_window_starts_again_from_the_hit(uri, monkeypatch):
     monkeypatch.setattr(lmdb_limits.time, "time", lambda: later)
     assert storage.get("k") == 0 and storage.get_expiry("k") == later
     assert storage.incr("k", 60) == 1 and storage.get_expiry("k") == later + 60
+
+
+def test_a_key_too_long_for_lmdb_still_counts_on_its_own(uri):
+    storage, long_key = LMDBStorage(uri), "mlapi/ip:" + "x" * 600
+    assert [storage.incr(long_key, 60) for _ in range(3)] == [1, 2, 3]
+    assert storage.get(long_key + "y") == 0 and storage.get(long_key) == 3
 
 
 def test_prune_removes_only_passed_windows(uri, monkeypatch):
@@ -111,3 +118,5 @@ def test_an_unusable_folder_fails_as_a_storage_error(tmp_path):
     blocked.write_text("not a folder")
     storage = LMDBStorage(f"mlapi+lmdb:///{blocked / 'limits'}", wrap_exceptions=True)
     assert storage.check() is False
+    with pytest.raises(StorageError):  # quotas.py answers without a limit, and logs and counts it
+        storage.incr("k", 60)

@@ -14,6 +14,7 @@ one-minute windows can spare. Without ``writemap`` such a crash cannot corrupt t
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import struct
@@ -28,6 +29,13 @@ from limits.storage import Storage
 COUNTER = struct.Struct("<qd")  # units counted, the window's end in epoch seconds
 MAP_BYTES = 1 << 30  # address space the file may grow into (millions of counters); disk use is what is stored
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
+MAX_NAME_BYTES = 511  # LMDB's longest key
+
+
+def stored_name(key: str) -> bytes:
+    """The LMDB key of a counter: the key itself, or its SHA-256 when it is too long to store."""
+    name = key.encode()
+    return name if len(name) <= MAX_NAME_BYTES else b"sha256:" + hashlib.sha256(name).digest()
 
 
 class Opened:
@@ -87,14 +95,14 @@ class LMDBStorage(Storage):
     def counter(self, key: str) -> tuple[int, float] | None:
         """The counter of ``key`` if its window is open."""
         with self.environment().begin() as transaction:
-            stored = transaction.get(key.encode())
+            stored = transaction.get(stored_name(key))
         if stored is None:
             return None
         count, expires_at = COUNTER.unpack(stored)
         return (count, expires_at) if expires_at > time.time() else None
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now, name = time.time(), key.encode()
+        now, name = time.time(), stored_name(key)
         with self.environment().begin(write=True) as transaction:
             stored = transaction.get(name)
             count, expires_at = COUNTER.unpack(stored) if stored is not None else (0, now)
@@ -135,4 +143,4 @@ class LMDBStorage(Storage):
 
     def clear(self, key: str) -> None:
         with self.environment().begin(write=True) as transaction:
-            transaction.delete(key.encode())
+            transaction.delete(stored_name(key))
