@@ -10,7 +10,8 @@ Supports the fixed-window strategy.
 
 Commits are not flushed to disk (``sync=False``): a crashed worker loses nothing, since the
 operating system holds its writes; a crashed machine may lose the last increments, which
-one-minute windows can spare. Without ``writemap`` such a crash cannot corrupt the file.
+one-minute windows can spare. Without ``writemap``, on a file system that keeps the order of
+writes, LMDB's documentation promises such a crash loses transactions but never corrupts the file.
 """
 from __future__ import annotations
 
