@@ -3,6 +3,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from limits.errors import ConfigurationError
 
 from mlapi.auth import create_key
 from tests.servers import gunicorn, reachable, request
@@ -95,6 +96,11 @@ def test_limits_can_be_switched_off(make_app):
 def test_a_malformed_limit_setting_stops_the_start(make_app):
     with pytest.raises(ValueError):
         make_app(RATELIMIT_CLIENT="plenty")
+
+
+def test_an_unknown_storage_stops_the_start_naming_the_setting(make_app):
+    with pytest.raises(ConfigurationError, match="MLAPI_RATELIMIT_STORAGE: unknown storage scheme.*mlapi\\+lmdb"):
+        make_app(RATELIMIT_STORAGE="mlapi+sqlite:///var/ratelimits.db")  # the embedded storage before LMDB
 
 
 def burst(ports: list[int], count: int) -> list[int]:

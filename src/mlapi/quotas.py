@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from flask import Flask, Response, current_app, g, request
 from limits import RateLimitItem, parse
-from limits.errors import StorageError
+from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
@@ -30,6 +30,7 @@ from mlapi.registry import requested_use_case
 
 log = logging.getLogger(__name__)
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.monitor_panel"}  # probes, the live view
+STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
 
 
@@ -60,7 +61,10 @@ class Quotas:
 
     def __init__(self, app: Flask) -> None:
         self.enabled = bool(app.config["RATELIMIT_ENABLED"])
-        self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
+        try:
+            self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"MLAPI_RATELIMIT_STORAGE: {error} (use {STORAGE_EXAMPLES})") from error
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
         self.failures = 0
         for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
