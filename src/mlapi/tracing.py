@@ -42,9 +42,9 @@ def start_request() -> None:
 def finish_request(response: Response) -> Response:
     """Echo the request id and log the request in one line."""
     response.headers["X-Request-ID"] = g.get("request_id", "")
-    ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     if not log.isEnabledFor(logging.INFO):
         return response
+    ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
     model, caller, use_case = g.get("model"), g.get("caller"), requested_use_case()
     arguments = (
         g.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
