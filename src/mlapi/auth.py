@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Request, current_app, g, request
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -96,18 +96,18 @@ def create_key(name: str, role: str, rate_limit: str | None = None) -> str:
     return key
 
 
-def presented_key() -> str | None:
+def presented_key(req: Request) -> str | None:
     """The key the request carries, from ``Authorization: Bearer`` or ``X-API-Key``.
 
     :raises Unauthorized: an ``Authorization`` header of another scheme.
     """
-    header = request.headers.get("Authorization")
+    header = req.headers.get("Authorization")
     if header is not None:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("Send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
         return key.strip()
-    return request.headers.get("X-API-Key") or None
+    return req.headers.get("X-API-Key") or None
 
 
 def find_key(key: str) -> ApiKey | None:
@@ -148,9 +148,9 @@ class VerifiedKeys:
         return found
 
 
-def required_role() -> str:
+def required_role(app: Flask, req: Request) -> str:
     """The role the matched view asks for: ``admin`` for :func:`admin_only` views, else ``client``."""
-    view = current_app.view_functions.get(request.endpoint or "")
+    view = app.view_functions.get(req.endpoint or "")
     return getattr(view, "required_role", "client")
 
 
@@ -162,20 +162,22 @@ def authenticate() -> None:
     :raises Unauthorized: bad key, or no key where one is needed (401).
     :raises Forbidden: a client key on an admin endpoint (403).
     """
+    app, req = current_app._get_current_object(), request._get_current_object()  # one proxy lookup each
     g.caller = ANONYMOUS
-    if not request.path.startswith("/api/") or request.endpoint in PUBLIC_ENDPOINTS:
+    if not req.path.startswith("/api/") or req.endpoint in PUBLIC_ENDPOINTS:
         return
-    key = presented_key()
+    key = presented_key(req)
     if key is None:
-        if required_role() == "admin" or not current_app.config["ALLOW_ANONYMOUS"]:
+        if required_role(app, req) == "admin" or not app.config["ALLOW_ANONYMOUS"]:
             raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
         return
-    found = current_app.extensions["verified_keys"].caller(key)
+    found = app.extensions["verified_keys"].caller(key)
     if found is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
-    key_id, g.caller = found
-    current_app.extensions["key_usage"].add(key_id)
-    if required_role() == "admin" and g.caller.role != "admin":
+    key_id, caller = found
+    g.caller = caller
+    app.extensions["key_usage"].add(key_id)
+    if required_role(app, req) == "admin" and caller.role != "admin":
         raise Forbidden("This endpoint needs an admin key; yours is a client key.")
 
 

@@ -29,7 +29,6 @@ from mlapi import metrics
 from mlapi.auth import ANONYMOUS
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
-from mlapi.registry import requested_use_case
 from mlapi.usecase import UseCase
 
 PRUNE_EVERY_SECONDS = 3600
@@ -149,7 +148,7 @@ def record(response: Response) -> Response:
     method = req.method if req.method in METHODS else "other"  # a client cannot mint label values
     status = response.status_code
     metrics.child(metrics.requests_total, endpoint, method, status).inc()
-    caller, use_case = state.get("caller", ANONYMOUS), requested_use_case()
+    caller, use_case = state.get("caller", ANONYMOUS), req.use_case
     if status == 429:
         metrics.child(metrics.rate_limited_total, use_case.name if use_case else "-", caller.role).inc()
     if use_case is None or not is_prediction(req, state):
@@ -157,7 +156,8 @@ def record(response: Response) -> Response:
     name = use_case.name
     seconds = time.perf_counter() - state.get("started", time.perf_counter())
     model, results = state.get("model"), state.get("results", [])
-    serving = current_app.extensions["registry"].loaded.get(name)
+    extensions = current_app.extensions
+    serving = extensions["registry"].loaded.get(name)
     version = model["version"] if model else serving.version if serving else None
     classes, score = outcome_of(results, use_case)
     if model:
@@ -165,7 +165,7 @@ def record(response: Response) -> Response:
         for label, count in (classes or {"-": len(results)}).items():
             metrics.child(metrics.predictions_total, name, version, label).inc(count)
     channel = "api" if req.path.startswith("/api/") else "page"
-    current_app.extensions["prediction_log"].add(Pending(
+    extensions["prediction_log"].add(Pending(
         time.time(), state.get("request_id", ""), name, version, caller.name, channel, status,
         seconds, len(results), classes, score,
     ))

@@ -18,15 +18,15 @@ import time
 from functools import cache
 from typing import NamedTuple
 
-from flask import Flask, Response, current_app, g, request
+from flask import Config, Flask, Request, Response, current_app, g, request
 from limits import RateLimitItem, parse
 from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from werkzeug.exceptions import TooManyRequests
 
 import mlapi.lmdb_limits  # noqa: F401  (registers the mlapi+lmdb storage scheme)
-from mlapi.auth import ANONYMOUS
-from mlapi.registry import requested_use_case
+from mlapi.auth import ANONYMOUS, Caller
+from mlapi.registry import UseCaseRequest
 
 log = logging.getLogger(__name__)
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.monitor_panel"}  # probes, the live view
@@ -96,47 +96,47 @@ def parsed_limit(text: str) -> RateLimitItem:
     return parse(text)
 
 
-def caller_identity() -> str:
+def caller_identity(caller: Caller, req: Request) -> str:
     """The counter a request hits: its key's name, or its client IP when anonymous."""
-    caller = g.get("caller", ANONYMOUS)
-    return f"key:{caller.name}" if caller.name else f"ip:{request.remote_addr}"
+    return f"key:{caller.name}" if caller.name else f"ip:{req.remote_addr}"
 
 
-def caller_limit() -> RateLimitItem:
+def caller_limit(caller: Caller, config: Config) -> RateLimitItem:
     """The key's own limit if it has one, else the default for its tier."""
-    caller = g.get("caller", ANONYMOUS)
     if caller.rate_limit:
         return parsed_limit(caller.rate_limit)
-    return parsed_limit(current_app.config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"])
+    return parsed_limit(config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"])
 
 
-def batch_cost() -> int:
+def batch_cost(req: UseCaseRequest) -> int:
     """How many units this request costs: the number of items in a batch, else 1."""
-    use_case = requested_use_case()
+    use_case = req.use_case
     batch_field = getattr(use_case.request_schema, "batch", None) if use_case else None
-    if batch_field is None or not request.is_json:
+    if batch_field is None or not req.is_json:
         return 1
     try:
-        body = request.get_json(silent=True)
+        body = req.get_json(silent=True)
     except Exception:  # noqa: BLE001 - too large or too deep: the view answers 413 or 400, this costs 1
         return 1
     items = body.get(batch_field) if isinstance(body, dict) else None
     return min(len(items), MAX_COST) if isinstance(items, list) and items else 1
 
 
-def unlimited() -> bool:
+def unlimited(req: Request) -> bool:
     """Static files, probes and the live view are never counted (an unknown path is)."""
-    endpoint = request.endpoint or ""
+    endpoint = req.endpoint or ""
     return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
 
 
 def count_request() -> Quota | None:
     """Count the request against its caller's window, once; None when limits do not apply or failed."""
-    quotas: Quotas = current_app.extensions["quotas"]
-    g.quota = None
-    if quotas.enabled and not unlimited():
-        g.quota = quotas.hit(caller_limit(), caller_identity(), batch_cost())
-    return g.quota
+    app, req, state = current_app._get_current_object(), request._get_current_object(), g._get_current_object()
+    quotas: Quotas = app.extensions["quotas"]
+    state.quota = None
+    if quotas.enabled and not unlimited(req):
+        caller = state.get("caller", ANONYMOUS)
+        state.quota = quotas.hit(caller_limit(caller, app.config), caller_identity(caller, req), batch_cost(req))
+    return state.quota
 
 
 def enforce_limit() -> None:
@@ -156,7 +156,8 @@ def add_rate_headers(response: Response) -> Response:
     endpoint: 403) is counted here, against its IP or its key, so it carries the headers
     too and key guessing spends the anonymous budget.
     """
-    quota: Quota | None = g.quota if "quota" in g else count_request()
+    state = g._get_current_object()
+    quota: Quota | None = state.quota if "quota" in state else count_request()
     if quota is not None:
         headers = response.headers
         headers["X-RateLimit-Limit"] = str(quota.limit.amount)

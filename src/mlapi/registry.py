@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.local import LocalProxy
@@ -306,7 +306,3 @@ class UseCaseRequest(Request):
         """
         return current_app.extensions["registry"].use_cases.get(self.blueprint or "")
 
-
-def requested_use_case() -> UseCase | None:
-    """The use case of the current request (see :class:`UseCaseRequest`)."""
-    return request.use_case

@@ -6,7 +6,6 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mlapi.config import DEV_SECRET_KEY
-from mlapi.registry import requested_use_case
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -30,9 +29,9 @@ def add_security_headers(response: Response) -> Response:
 
 def cap_body() -> None:
     """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every route."""
-    use_case = requested_use_case()
-    if use_case is not None:
-        request.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
+    req = request._get_current_object()
+    if req.use_case is not None:
+        req.max_content_length = min(req.use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
 
 
 class PageSessions(SecureCookieSessionInterface):

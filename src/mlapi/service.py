@@ -23,10 +23,11 @@ def json_payload() -> Any:
     :raises WrongContentType: the body is not declared as JSON (415).
     :raises InvalidJson: the body does not parse (400).
     """
-    if not request.is_json:
+    req = request._get_current_object()  # one proxy lookup for both uses
+    if not req.is_json:
         raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'.")
     try:
-        return request.get_json()
+        return req.get_json()
     except BadRequest:
         raise InvalidJson("The request body is not valid JSON; check quotes, commas and brackets.") from None
     except RecursionError:
@@ -80,15 +81,16 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     :raises ValidationFailed: the payload breaks the schema, or the model's own check (422).
     :raises ModelUnavailable: no version of the model can serve (503).
     """
-    use_case = registry.use_cases[name]
-    g.predicting = name
+    models, state = registry._get_current_object(), g._get_current_object()  # one proxy lookup each
+    use_case = models.use_cases[name]
+    state.predicting = name
     request_data = load(schema_instance(use_case.request_schema), payload)
-    loaded = registry.get(name)
+    loaded = models.get(name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])
     results = use_case.predict(loaded.model, request_data["items"])
     model = {"name": name, "version": loaded.version}
-    g.model, g.results = model, results
+    state.model, state.results = model, results
     if request_data["batch"]:
         return {"results": results, "model": model}
     return {**results[0], "model": model}

@@ -8,8 +8,6 @@ import time
 
 from flask import Flask, Response, g, request
 
-from mlapi.registry import requested_use_case
-
 log = logging.getLogger("mlapi.requests")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 REQUEST_LINE = "request_id=%s key=%s use_case=%s version=%s status=%d ms=%.1f method=%s path=%s"
@@ -34,21 +32,24 @@ class LineFormatter(logging.Formatter):
 
 def start_request() -> None:
     """Adopt the client's X-Request-ID or make one (128 random bits in hex), and start the clock."""
+    state = g._get_current_object()  # one proxy lookup, not one per attribute
     given = request.headers.get("X-Request-ID", "")
-    g.request_id = given if CLIENT_ID.fullmatch(given) else secrets.token_hex(16)
-    g.started = time.perf_counter()
+    state.request_id = given if CLIENT_ID.fullmatch(given) else secrets.token_hex(16)
+    state.started = time.perf_counter()
 
 
 def finish_request(response: Response) -> Response:
     """Echo the request id and log the request in one line."""
-    response.headers["X-Request-ID"] = g.get("request_id", "")
+    state = g._get_current_object()
+    response.headers["X-Request-ID"] = state.get("request_id", "")
     if not log.isEnabledFor(logging.INFO):
         return response
-    ms = (time.perf_counter() - g.get("started", time.perf_counter())) * 1000
-    model, caller, use_case = g.get("model"), g.get("caller"), requested_use_case()
+    req = request._get_current_object()
+    ms = (time.perf_counter() - state.get("started", time.perf_counter())) * 1000
+    model, caller, use_case = state.get("model"), state.get("caller"), req.use_case
     arguments = (
-        g.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
-        model["version"] if model else "-", response.status_code, ms, request.method, request.path,
+        state.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
+        model["version"] if model else "-", response.status_code, ms, req.method, req.path,
     )
     # log.info() would first look up its caller's file and line (a walk of the stack); the line
     # names neither, so the record is made with this module as its place (a third of the log's cost).
