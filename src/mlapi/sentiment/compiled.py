@@ -146,11 +146,11 @@ class CompiledSentiment:
                 owner += 1
             terms.append([parts.term for parts in words])
             word_counts.append(len(words))
-        inside = np.concatenate(ids)
         bigrams = np.asarray(across, dtype=np.int64).reshape(-1, 3)
-        features = np.concatenate([inside, bigrams[:, 0], bigrams[:, 0]])
+        features = np.concatenate([*ids, bigrams[:, 0], bigrams[:, 0]])
         owners = np.concatenate([np.repeat(np.arange(owner), id_counts), bigrams[:, 1], bigrams[:, 2]])
-        shares = np.concatenate([np.ones(len(inside)), np.full(2 * len(bigrams), 0.5)])
+        shares = np.ones(len(features))
+        shares[len(features) - 2 * len(bigrams):] = 0.5
         return features, owners, shares, terms, word_counts
 
     def score(self, texts: list[str]) -> Scored:
@@ -189,7 +189,7 @@ class CompiledSentiment:
         block = (feature >= self.char_offset).astype(np.int64)  # 0: word, 1: char
         values = (np.log(counts) + 1) * self.idf[feature]
         values /= np.sqrt(np.bincount(block, weights=values * values, minlength=2))[block]
-        logits = (self.intercept + (self.coef[:, feature] * values).sum(axis=1)).tolist()  # no BLAS: too small
+        logits = (self.intercept + np.take(self.coef, feature, axis=1) @ values).tolist()
         top = max(logits)  # a softmax of three numbers costs less in Python than in numpy calls
         exp = [math.exp(logit - top) for logit in logits]
         probabilities = np.array(exp) / math.fsum(exp)
