@@ -35,13 +35,13 @@ def term_of(word: str) -> str:
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``np.unique(keys, return_inverse=True)``, with a stable sort: keys come in runs, one per text."""
-    order = np.argsort(keys, kind="stable")
+    order = keys.argsort(kind="stable")
     ordered = keys[order]
     starts = np.empty(len(keys), dtype=bool)
     starts[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
     inverse = np.empty(len(keys), dtype=np.int64)
-    inverse[order] = np.cumsum(starts) - 1
+    inverse[order] = starts.cumsum() - 1
     return ordered[starts], inverse
 
 
@@ -95,6 +95,7 @@ class CompiledSentiment:
         self.idf = np.concatenate([word.idf_, char.idf_])
         self.coef = np.ascontiguousarray(classifier.coef_)
         self.intercept = classifier.intercept_
+        self.labels: list[str] = [str(label) for label in classifier.classes_]  # made once, not per request
         self.centred_coef = centred_coef
         self.n_features = len(self.idf)
         self.words: dict[str, WordParts] = {}
@@ -148,7 +149,7 @@ class CompiledSentiment:
             word_counts.append(len(words))
         bigrams = np.asarray(across, dtype=np.int64).reshape(-1, 3)
         features = np.concatenate([*ids, bigrams[:, 0], bigrams[:, 0]])
-        owners = np.concatenate([np.repeat(np.arange(owner), id_counts), bigrams[:, 1], bigrams[:, 2]])
+        owners = np.concatenate([np.arange(owner).repeat(id_counts), bigrams[:, 1], bigrams[:, 2]])
         shares = np.ones(len(features))
         shares[len(features) - 2 * len(bigrams):] = 0.5
         return features, owners, shares, terms, word_counts
@@ -189,7 +190,7 @@ class CompiledSentiment:
         block = (feature >= self.char_offset).astype(np.int64)  # 0: word, 1: char
         values = (np.log(counts) + 1) * self.idf[feature]
         values /= np.sqrt(np.bincount(block, weights=values * values, minlength=2))[block]
-        logits = (self.intercept + np.take(self.coef, feature, axis=1) @ values).tolist()
+        logits = (self.intercept + self.coef.take(feature, axis=1) @ values).tolist()
         top = max(logits)  # a softmax of three numbers costs less in Python than in numpy calls
         exp = [math.exp(logit - top) for logit in logits]
         probabilities = np.array(exp) / math.fsum(exp)

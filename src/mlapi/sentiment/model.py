@@ -57,7 +57,7 @@ class SentimentModel:
 
     @property
     def labels(self) -> list[str]:
-        return list(self.pipeline[-1].classes_)
+        return self.compiled.labels
 
 
 def read_airline(data_dir: Path) -> pd.DataFrame:
