@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,31 @@ from mlapi.quotas import init_limits
 from mlapi.registry import UseCaseRequest, init_registry
 
 
+class MlapiFlask(Flask):
+    """Flask with mlapi's request and JSON classes, asking once per hook whether it is a coroutine.
+
+    Flask asks ``inspect.iscoroutinefunction`` of every hook and view on every request;
+    a function's answer never changes, so it is remembered.
+    """
+
+    request_class = UseCaseRequest
+    json_provider_class = OrjsonProvider
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.callables: dict[Callable, Callable] = {}
+
+    def ensure_sync(self, func: Callable) -> Callable:
+        runnable = self.callables.get(func)
+        if runnable is None:
+            runnable = self.callables[func] = super().ensure_sync(func)
+        return runnable
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers, loaded models."""
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"), static_folder=str(PROJECT_ROOT / "static"))
-    app.request_class = UseCaseRequest
-    app.json = OrjsonProvider(app)
+    app = MlapiFlask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                     static_folder=str(PROJECT_ROOT / "static"))
     app.config.from_object(Config)
     app.config.from_prefixed_env("MLAPI")
     if config:
