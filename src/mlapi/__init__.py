@@ -32,12 +32,12 @@ class MlapiFlask(Flask):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.callables: dict[Callable, Callable] = {}
+        self.sync_callables: dict[Callable, Callable] = {}  # hook or view -> what Flask calls for it
 
     def ensure_sync(self, func: Callable) -> Callable:
-        runnable = self.callables.get(func)
+        runnable = self.sync_callables.get(func)
         if runnable is None:
-            runnable = self.callables[func] = super().ensure_sync(func)
+            runnable = self.sync_callables[func] = super().ensure_sync(func)
         return runnable
 
 

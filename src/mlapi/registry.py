@@ -305,4 +305,3 @@ class UseCaseRequest(Request):
         Routing happens as the request starts, before any hook or view can ask.
         """
         return current_app.extensions["registry"].use_cases.get(self.blueprint or "")
-
