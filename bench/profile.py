@@ -1,7 +1,7 @@
 """Where one request's time goes: pyinstrument over mlapi's whole request path, everything on.
 
 Runs requests through the Flask test client (every hook: trace, body cap, auth with a
-client key, limits on the SQLite storage, the request log) against the trained artifacts,
+client key, limits on the LMDB storage, the request log) against the trained artifacts,
 in a temporary database and limit store. Prints pyinstrument's call tree.
 
     .venv/bin/python bench/profile.py [use case] [requests]     # default: sentiment 2000
