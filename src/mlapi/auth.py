@@ -162,8 +162,8 @@ def authenticate() -> None:
     :raises Unauthorized: bad key, or no key where one is needed (401).
     :raises Forbidden: a client key on an admin endpoint (403).
     """
-    app, req = current_app._get_current_object(), request._get_current_object()  # one proxy lookup each
-    g.caller = ANONYMOUS
+    app, req, state = current_app._get_current_object(), request._get_current_object(), g._get_current_object()
+    state.caller = ANONYMOUS
     if not req.path.startswith("/api/") or req.endpoint in PUBLIC_ENDPOINTS:
         return
     key = presented_key(req)
@@ -174,10 +174,9 @@ def authenticate() -> None:
     found = app.extensions["verified_keys"].caller(key)
     if found is None:
         raise Unauthorized("The API key is unknown or has been revoked.")
-    key_id, caller = found
-    g.caller = caller
+    key_id, state.caller = found
     app.extensions["key_usage"].add(key_id)
-    if required_role(app, req) == "admin" and caller.role != "admin":
+    if required_role(app, req) == "admin" and state.caller.role != "admin":
         raise Forbidden("This endpoint needs an admin key; yours is a client key.")
 
 

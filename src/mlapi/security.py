@@ -30,8 +30,9 @@ def add_security_headers(response: Response) -> Response:
 def cap_body() -> None:
     """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every route."""
     req = request._get_current_object()
-    if req.use_case is not None:
-        req.max_content_length = min(req.use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
+    use_case = req.use_case
+    if use_case is not None:
+        req.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
 
 
 class PageSessions(SecureCookieSessionInterface):
