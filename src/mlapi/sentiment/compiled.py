@@ -13,13 +13,21 @@ and character n-grams alone as inside its text (``token_pattern`` never spans wh
 first of the next crosses words. So each word's pieces are remembered (up to
 MAX_CACHED_WORDS words per process, then forgotten all at once) and one analysis serves both
 the prediction and the explanation.
+
+A batch is scored with numpy over all its texts at once. One text (most requests) is scored
+in plain Python from sums each word keeps (``score_one``): inside a request, each numpy call
+on a small array costs several times what it costs in a loop, since its code has left the
+CPU's caches, and a text would need about 40 of them.
 """
 from __future__ import annotations
 
 import math
 import re
 import string
+from array import array
+from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, compress
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -45,24 +53,29 @@ def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return ordered[starts], inverse
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WordParts:
     """What one lower-cased word contributes, whatever text it is in."""
 
     term: str
     first: str | None  # its first and last word-block tokens (None: it has none), for bigrams across words
     last: str | None
-    ids: np.ndarray  # feature id of each in-vocabulary occurrence wholly inside the word
+    ids: array  # feature id (int64) of each in-vocabulary occurrence wholly inside the word
+    repeated: tuple[tuple[int, int], ...]  # the ids that occur more than once in the word, with their counts
+    # For score_one, with n classes, its once-occurring features each counted once and unnormalised, summed
+    # per block (word n-grams, then character n-grams): idf x weight per class for each block (2n), idf x
+    # centred weight per class for each block (2n), idf squared for each block (2).
+    sums: array
 
 
 @dataclass
 class Scored:
-    """A batch's class probabilities, and each word's share of its winning label's score."""
+    """Each text's class probabilities and winner, and each word's share of its winning label's score."""
 
-    probabilities: np.ndarray  # (n_texts, n_classes)
-    winners: np.ndarray  # (n_texts,)
+    probabilities: list[list[float]]  # per text, one per class
+    winners: list[int]  # per text
     terms: list[list[str]]  # per text, the term of each word
-    word_weights: list[np.ndarray]  # per text, each word's share of the winner's centred linear score
+    word_weights: list[list[float]]  # per text, each word's share of the winner's centred linear score
 
 
 def check_compilable(word: TfidfVectorizer, char: TfidfVectorizer) -> None:
@@ -99,6 +112,11 @@ class CompiledSentiment:
         self.centred_coef = centred_coef
         self.n_features = len(self.idf)
         self.words: dict[str, WordParts] = {}
+        # score_one reads single numbers: a memoryview gives Python floats, cheaper than numpy scalars.
+        self.idf_at = memoryview(self.idf)
+        self.coef_at = [memoryview(row) for row in self.coef]
+        self.centred_at = [memoryview(np.ascontiguousarray(row)) for row in centred_coef]
+        self.intercepts: list[float] = self.intercept.tolist()
 
     def parts(self, word: str) -> WordParts:
         """The pieces of one lower-cased word, remembered: tokens, bigrams inside it, character n-grams."""
@@ -110,16 +128,33 @@ class CompiledSentiment:
         word_ids = [self.word_vocabulary.get(gram) for gram in grams]
         char_ids = [self.char_offset + i if i is not None else None
                     for i in map(self.char_vocabulary.get, self.char_grams(word))]
+        ids = array("q", [i for i in word_ids + char_ids if i is not None])
+        counts = Counter(ids)
         known = WordParts(
             term=term_of(word),
             first=tokens[0] if tokens else None,
             last=tokens[-1] if tokens else None,
-            ids=np.array([i for i in word_ids + char_ids if i is not None], dtype=np.int64),
+            ids=ids,
+            repeated=tuple((i, n) for i, n in counts.items() if n > 1),
+            sums=self.sums_of([i for i, n in counts.items() if n == 1]),
         )
         if len(self.words) >= MAX_CACHED_WORDS:
             self.words.clear()
         self.words[word] = known
         return known
+
+    def sums_of(self, features: list[int]) -> array:
+        """``WordParts.sums`` of a word whose once-occurring features are ``features``."""
+        n = len(self.labels)
+        sums = [0.0] * (4 * n + 2)
+        for feature in features:
+            block = int(feature >= self.char_offset)
+            idf = self.idf_at[feature]
+            sums[4 * n + block] += idf * idf
+            for label in range(n):
+                sums[block * n + label] += idf * self.coef_at[label][feature]
+                sums[(2 + block) * n + label] += idf * self.centred_at[label][feature]
+        return array("d", sums)
 
     def occurrences(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]], list[int]]:
         """Every in-vocabulary feature occurrence: feature id, owning word (batch-wide index), share.
@@ -127,24 +162,20 @@ class CompiledSentiment:
         A word bigram across two words is split half to each; every other feature
         belongs to one word. Also returns each text's terms and its number of words.
         """
-        ids: list[np.ndarray] = []
+        ids: list[array] = []
         id_counts: list[int] = []
         across: list[int] = []  # bigrams across words: feature, first word, second word
         terms: list[list[str]] = []
         word_counts: list[int] = []
         owner = 0
-        vocabulary = self.word_vocabulary
         for text in texts:
             words = [self.parts(word) for word in text.lower().split()]
-            last: tuple[str, int] | None = None
+            for feature, left, right in self.bigrams_across(words):
+                across += (feature, owner + left, owner + right)
             for parts in words:
-                if parts.first is not None:
-                    if last is not None and (bigram := vocabulary.get(f"{last[0]} {parts.first}")) is not None:
-                        across += (bigram, last[1], owner)
-                    last = (parts.last, owner)
                 ids.append(parts.ids)
                 id_counts.append(len(parts.ids))
-                owner += 1
+            owner += len(words)
             terms.append([parts.term for parts in words])
             word_counts.append(len(words))
         bigrams = np.asarray(across, dtype=np.int64).reshape(-1, 3)
@@ -180,21 +211,77 @@ class CompiledSentiment:
         pushes = values * self.centred_coef[winners[text], feature]
         per_word = np.bincount(owners, weights=pushes[pair_of] * shares / counts[pair_of], minlength=len(text_of_word))
         word_weights = np.split(per_word, np.cumsum(word_counts)[:-1])
-        return Scored(probabilities, winners, terms, word_weights)
+        return Scored(probabilities.tolist(), winners.tolist(), terms, [weights.tolist() for weights in word_weights])
 
     def score_one(self, text: str) -> Scored:
-        """:meth:`score` of one text (most requests): the same steps without the bookkeeping of texts in a batch."""
-        features, owners, shares, terms, word_counts = self.occurrences([text])
-        feature, pair_of = unique_inverse(features)
-        counts = np.bincount(pair_of, weights=shares)
-        block = (feature >= self.char_offset).astype(np.int64)  # 0: word, 1: char
-        values = (np.log(counts) + 1) * self.idf[feature]
-        values /= np.sqrt(np.bincount(block, weights=values * values, minlength=2))[block]
-        logits = (self.intercept + self.coef.take(feature, axis=1) @ values).tolist()
-        top = max(logits)  # a softmax of three numbers costs less in Python than in numpy calls
+        """:meth:`score` of one text (most requests), in plain Python from each word's remembered sums.
+
+        A text's TF-IDF value of a feature is (log count + 1) x idf over its block's norm. Most
+        features occur once in a text, where that is idf over the norm: so each word keeps its
+        once-occurring features' idf x weight summed per block (``WordParts.sums``), and a text
+        adds up its words' sums, then corrects only the features that occur more than once, or
+        more than once in a word, or across two words. The norms come the same way, from the
+        sums of idf squared. About 40 numpy calls on small arrays become a few Python loops,
+        which cost less inside a request, where numpy's code is not in the CPU's caches.
+        """
+        known = self.words.get
+        words = [known(word) or self.parts(word) for word in text.lower().split()]
+        n = len(self.labels)
+        across = self.bigrams_across(words)
+        counts = Counter(chain.from_iterable([parts.ids for parts in words]))
+        counts.update([feature for feature, _, _ in across])
+        outside = Counter([feature for feature, _, _ in across])  # occurrences left out of the words' sums
+        for parts in words:
+            for feature, times in parts.repeated:
+                outside[feature] += times
+        corrected = set(compress(counts, map((1).__lt__, counts.values()))) | outside.keys()
+        totals = list(map(math.fsum, zip(*[parts.sums for parts in words], strict=True))) or [0.0] * (4 * n + 2)
+        for feature in corrected:
+            count, block, idf = counts[feature], int(feature >= self.char_offset), self.idf_at[feature]
+            tf, in_sums = math.log(count) + 1, count - outside[feature]  # in_sums: the words that summed it at TF 1
+            totals[4 * n + block] += (tf * tf - in_sums) * idf * idf
+            for label in range(n):
+                totals[block * n + label] += (tf - in_sums) * idf * self.coef_at[label][feature]
+        norms = [math.sqrt(square) or 1.0 for square in totals[4 * n:]]  # 1.0: an empty block adds nothing
+        logits = [self.intercepts[label] + totals[label] / norms[0] + totals[n + label] / norms[1]
+                  for label in range(n)]
+        top = max(logits)
         exp = [math.exp(logit - top) for logit in logits]
-        probabilities = np.array(exp) / math.fsum(exp)
+        total = math.fsum(exp)
         winner = logits.index(top)
-        pushes = values * self.centred_coef[winner, feature]
-        per_word = np.bincount(owners, weights=(pushes / counts)[pair_of] * shares, minlength=word_counts[0])
-        return Scored(probabilities[None, :], np.array([winner]), terms, [per_word])
+        return Scored([[e / total for e in exp]], [winner], [[parts.term for parts in words]],
+                      [self.word_weights(words, winner, norms, counts, corrected, across)])
+
+    def bigrams_across(self, words: list[WordParts]) -> list[tuple[int, int, int]]:
+        """The in-vocabulary bigrams of one word's last token and the next word's first: feature, words."""
+        across = []
+        last: tuple[str, int] | None = None
+        for index, parts in enumerate(words):
+            if parts.first is not None:
+                if last is not None and (bigram := self.word_vocabulary.get(f"{last[0]} {parts.first}")) is not None:
+                    across.append((bigram, last[1], index))
+                last = (parts.last, index)
+        return across
+
+    def word_weights(self, words: list[WordParts], winner: int, norms: list[float], counts: Counter,
+                     corrected: set[int], across: list[tuple[int, int, int]]) -> list[float]:
+        """Each word's share of the winner's centred score: its sums, then the corrected features' shares."""
+        n, centred = len(self.labels), self.centred_at[winner]
+        weights = [parts.sums[2 * n + winner] / norms[0] + parts.sums[3 * n + winner] / norms[1] for parts in words]
+        share, instead_of_sums = {}, {}  # per occurrence: its share of the feature's push; that less the sums' part
+        for feature in corrected:
+            count, norm = counts[feature], norms[int(feature >= self.char_offset)]
+            push = self.idf_at[feature] * centred[feature] / norm
+            share[feature] = (math.log(count) + 1) / count * push
+            instead_of_sums[feature] = share[feature] - push
+        for feature, left, right in across:  # half to each word
+            weights[left] += share[feature] / 2
+            weights[right] += share[feature] / 2
+        for index, parts in enumerate(words):
+            hits = filter(corrected.__contains__, parts.ids)  # each occurrence of a corrected feature
+            if parts.repeated:  # a repeated feature is not in the word's sums
+                repeated = dict(parts.repeated)
+                weights[index] += sum(share[f] if f in repeated else instead_of_sums[f] for f in hits)
+            else:
+                weights[index] += sum(map(instead_of_sums.__getitem__, hits))
+        return weights

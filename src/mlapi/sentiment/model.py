@@ -135,12 +135,12 @@ def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
             "explanation": explain(terms, weights),
         }
         for probabilities, winner, terms, weights in zip(
-            scored.probabilities.tolist(), scored.winners.tolist(), scored.terms, scored.word_weights, strict=True
+            scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
         )
     ]
 
 
-def explain(terms: list[str], word_weights: np.ndarray) -> list[dict]:
+def explain(terms: list[str], word_weights: list[float]) -> list[dict]:
     """The TOP_TERMS terms that moved the decision most, each word's share added up per term.
 
     Each feature's contribution (its TF-IDF value times its centred weight) is
@@ -150,7 +150,7 @@ def explain(terms: list[str], word_weights: np.ndarray) -> list[dict]:
     minus its intercept.
     """
     totals: dict[str, float] = {}
-    for term, weight in zip(terms, word_weights.tolist(), strict=True):
+    for term, weight in zip(terms, word_weights, strict=True):
         totals[term] = totals.get(term, 0.0) + weight
     ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
     return [{"term": term, "weight": round(weight, 4)} for term, weight in ranked[:TOP_TERMS] if abs(weight) >= 1e-4]
