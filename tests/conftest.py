@@ -55,6 +55,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves
         "USAGE_FLUSH_SECONDS": 0,
         "LOG_FLUSH_SECONDS": 0,
+        "REQUEST_LOG_FLUSH_SECONDS": 0,
     }
 
 
@@ -78,7 +79,7 @@ def make_app(tmp_path, artifacts):
 
 def release(app) -> None:
     """Let ``app`` go: it no longer flushes at exit, and its database connections close."""
-    for name in ("prediction_log", "key_usage"):
+    for name in ("prediction_log", "key_usage", "request_log"):
         atexit.unregister(app.extensions[name].flush)
     with app.app_context():
         db.engine.dispose()

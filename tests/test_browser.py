@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from mlapi import create_app
 from mlapi.auth import create_key
 from mlapi.catalog import USE_CASES
-from tests.conftest import app_settings
+from tests.conftest import app_settings, release
 from tests.servers import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,6 +50,7 @@ def server(trained_dir, tmp_path_factory) -> Iterator[Server]:
     yield Server(f"http://127.0.0.1:{http.server_port}", admin_key)
     http.shutdown()
     thread.join()
+    release(app)
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ def test_one_log_line_per_request(app, client, caplog, headers, key_name):
             headers = {"Authorization": f"Bearer {create_key('lab-3', 'client')}"}
     with caplog.at_level(logging.INFO, logger="mlapi.requests"):
         client.post("/api/v1/sentiment", json={"text": SECRET_TEXT}, headers={**headers, "X-Request-ID": "req-42"})
+        app.extensions["request_log"].flush()
     [line] = [record.getMessage() for record in caplog.records if record.name == "mlapi.requests"]
     for part in ("request_id=req-42", f"key={key_name}", "use_case=sentiment", "version=v1", "status=200", "ms="):
         assert part in line

@@ -35,6 +35,7 @@ class Config:
     LOG_RETENTION_DAYS = 30  # prediction log rows older than this are deleted
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks)
     LOG_LEVEL = "INFO"
+    REQUEST_LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its request log lines
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -1,12 +1,24 @@
-"""Request ids and one log line per request (never the payload: it may be personal data)."""
+"""Request ids and one log line per request (never the payload: it may be personal data).
+
+The lines are buffered, like nginx's ``access_log ... buffer= flush=``: a request only
+appends its line's values, and a background loop per worker hands a second's lines to
+``logging`` together, each with the time its request finished. Written inside the request,
+a line cost several times its 6 µs in a loop, since the logging code had left the CPU's
+caches by then (README, "Benchmark and the fast paths"). A worker that stops writes what
+it holds; one that is killed loses at most its last second of lines.
+"""
 from __future__ import annotations
 
+import atexit
 import logging
 import re
 import secrets
+import threading
 import time
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
+
+from mlapi.background import ProcessLoop
 
 log = logging.getLogger("mlapi.requests")
 LINE_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -30,6 +42,33 @@ class LineFormatter(logging.Formatter):
         return self.default_msec_format % (self.stamp, record.msecs)
 
 
+class RequestLog:
+    """This process's request log lines not yet written; :meth:`flush` writes them."""
+
+    def __init__(self, seconds: float) -> None:
+        self.pending: list[tuple[float, tuple]] = []
+        self.lock = threading.Lock()
+        self.loop = ProcessLoop("mlapi-request-log", seconds, self.flush)
+        atexit.register(self.flush)  # a worker that stops writes what it still holds
+
+    def add(self, arguments: tuple) -> None:
+        """Hold one line's values (``REQUEST_LINE``'s), stamped now."""
+        self.loop.ensure_started()
+        with self.lock:
+            self.pending.append((time.time(), arguments))
+
+    def flush(self) -> None:
+        """Log the held lines, in order, each at its own time."""
+        with self.lock:
+            lines, self.pending = self.pending, []
+        for created, arguments in lines:
+            log.handle(logging.makeLogRecord({
+                "name": log.name, "levelno": logging.INFO, "levelname": "INFO", "pathname": __file__,
+                "msg": REQUEST_LINE, "args": arguments,
+                "created": created, "msecs": int((created - int(created)) * 1000) + 0.0,  # as LogRecord makes it
+            }))
+
+
 def start_request() -> None:
     """Adopt the client's X-Request-ID or make one (128 random bits in hex), and start the clock."""
     state = g._get_current_object()  # one proxy lookup, not one per attribute
@@ -39,7 +78,7 @@ def start_request() -> None:
 
 
 def finish_request(response: Response) -> Response:
-    """Echo the request id and log the request in one line."""
+    """Echo the request id and queue the request's log line."""
     state = g._get_current_object()
     response.headers["X-Request-ID"] = state.get("request_id", "")
     if not log.isEnabledFor(logging.INFO):
@@ -47,17 +86,15 @@ def finish_request(response: Response) -> Response:
     req = request._get_current_object()
     ms = (time.perf_counter() - state.get("started", time.perf_counter())) * 1000
     model, caller, use_case = state.get("model"), state.get("caller"), req.use_case
-    arguments = (
+    current_app.extensions["request_log"].add((
         state.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
         model["version"] if model else "-", response.status_code, ms, req.method, req.path,
-    )
-    # log.info() would first look up its caller's file and line (a walk of the stack); the line
-    # names neither, so the record is made with this module as its place (a third of the log's cost).
-    log.handle(log.makeRecord(log.name, logging.INFO, __file__, 0, REQUEST_LINE, arguments, None))
+    ))
     return response
 
 
 def init_app(app: Flask) -> None:
-    """Register the hooks on ``app``."""
+    """Register the hooks on ``app``, and its request log."""
+    app.extensions["request_log"] = RequestLog(app.config["REQUEST_LOG_FLUSH_SECONDS"])
     app.before_request(start_request)
     app.after_request(finish_request)
