@@ -84,14 +84,21 @@ def test_counts_are_right_across_two_gunicorn_workers(artifacts, tmp_path, monke
             with ThreadPoolExecutor(6) as pool:
                 statuses += pool.map(lambda _: request(port, "POST", "/api/v1/sentiment", TEXT)[0], range(60))
         answered_by = writers(metrics_dir)
-        pages = [samples(get_text(port, "/metrics")) for _ in range(6)]  # whichever worker answers
-    sent = len(statuses)
+        sent = len(statuses)
+        deadline = time.monotonic() + 10  # each worker adds its held counts once a second
+        while True:
+            pages = [samples(get_text(port, "/metrics")) for _ in range(6)]  # whichever worker answers
+            if {value(page, "mlapi_http_requests_total", **ROUTE_200) for page in pages} == {sent}:
+                break
+            assert time.monotonic() < deadline, "the workers' counts did not add up to what was sent"
+            time.sleep(0.2)
     assert statuses == [200] * sent
     assert len(answered_by) >= 2, "both workers should have answered some requests"
-    route = {"endpoint": "/api/v1/sentiment", "method": "POST", "status": "200"}
-    assert {value(page, "mlapi_http_requests_total", **route) for page in pages} == {sent}
     latency = {"use_case": "sentiment", "version": "v1"}
     assert {value(page, "mlapi_prediction_duration_seconds_count", **latency) for page in pages} == {sent}
+
+
+ROUTE_200 = {"endpoint": "/api/v1/sentiment", "method": "POST", "status": "200"}
 
 
 def writers(metrics_dir: Path) -> set[str]:
@@ -106,6 +113,28 @@ def get_text(port: int, path: str) -> str:
     text = connection.getresponse().read().decode()
     connection.close()
     return text
+
+
+def test_counts_are_held_until_applied_then_added_once(app, client):
+    before = scrape(client)
+    client.post("/api/v1/sentiment", json=TEXT)
+    held = app.extensions["held_counts"]
+    assert held.requests[("/api/v1/sentiment", "POST", 200)] == 1
+    held.apply()
+    held.apply()  # applying again adds nothing
+    after = scrape(client)
+    assert value(after, "mlapi_http_requests_total", **ROUTE_200) == value(before, "mlapi_http_requests_total",
+                                                                           **ROUTE_200) + 1
+
+
+def test_a_serving_worker_applies_its_counts_by_itself(make_app):
+    app = make_app(LOG_FLUSH_SECONDS=0.05)
+    app.test_client().post("/api/v1/sentiment", json=TEXT)
+    held = app.extensions["held_counts"]
+    deadline = time.monotonic() + 5
+    while held.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not held.requests and not held.seconds
 
 
 def test_odd_methods_do_not_mint_new_series(client):

@@ -7,7 +7,9 @@ The active version of each model is read at scrape time from the registry.
 """
 from __future__ import annotations
 
+import collections
 import os
+import threading
 from functools import cache
 
 from flask import Response, current_app
@@ -54,6 +56,51 @@ def child(metric: MetricWrapperBase, *labels: object) -> MetricWrapperBase:
     return metric.labels(*labels)
 
 
+class HeldCounts:
+    """One app's counts and latencies not yet added to its Prometheus metrics; :meth:`apply` adds them.
+
+    A response only counts into plain dicts here: adding to prometheus-client's values
+    (a lock, a check of the process id and a write to the shared file, for each of four
+    values) cost a request about 36 µs of CPU under load, where adding a second's counts
+    at once costs a few. Monitoring's loop applies them once a second, at exit too, and a
+    scrape of /metrics first applies its own worker's: it lags the others by a second at most.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests, self.rate_limited, self.predicted = (collections.Counter() for _ in range(3))
+        self.seconds: dict[tuple[str, str], list[float]] = {}
+
+    def add(self, request: tuple[str, str, int], rate_limited: tuple[str, str] | None = None,
+            prediction: tuple[str, str, float, dict[str, int]] | None = None) -> None:
+        """One response: its (route, method, status); its (use case, tier) if refused with 429;
+        its (use case, version, seconds, items per predicted class) if it predicted."""
+        with self.lock:
+            self.requests[request] += 1
+            if rate_limited:
+                self.rate_limited[rate_limited] += 1
+            if prediction:
+                name, version, seconds, classes = prediction
+                self.seconds.setdefault((name, version), []).append(seconds)
+                for label, count in classes.items():
+                    self.predicted[name, version, label] += count
+
+    def apply(self) -> None:
+        """Add what is held to the metrics, and hold nothing."""
+        with self.lock:
+            requests, rate_limited, predicted, seconds = self.requests, self.rate_limited, self.predicted, self.seconds
+            self.requests, self.rate_limited, self.predicted = (collections.Counter() for _ in range(3))
+            self.seconds = {}
+        for metric, counts in ((requests_total, requests), (rate_limited_total, rate_limited),
+                               (predictions_total, predicted)):
+            for labels, count in counts.items():
+                child(metric, *labels).inc(count)
+        for labels, latencies in seconds.items():
+            histogram = child(prediction_seconds, *labels)
+            for latency in latencies:
+                histogram.observe(latency)
+
+
 class ActiveVersions:
     """A collector for the version each model serves, from this process's registry at scrape time."""
 
@@ -70,6 +117,7 @@ class ActiveVersions:
 
 def exposition() -> Response:
     """Every metric in Prometheus text format: all workers' values plus the active versions."""
+    current_app.extensions["held_counts"].apply()  # this worker's, up to this request
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         MultiProcessCollector(collected)

@@ -6,9 +6,11 @@ its latency, its predicted classes and a row to the prediction log. The row hold
 time, use case, version, key name, channel, status, latency, item count, predicted
 classes and score: never the input, which can be personal data.
 
-A request only appends a tuple of what it already knows; once a second a background
-loop per worker turns them into rows and writes them in one insert, so a request never
-waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted once an hour.
+A request only appends a tuple of what it already knows and counts into plain dicts; once
+a second a background loop per worker adds the counts to the Prometheus metrics
+(:class:`metrics.HeldCounts`) and turns the tuples into rows, written in one insert, so a
+request never waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted
+once an hour.
 """
 from __future__ import annotations
 
@@ -85,8 +87,9 @@ def utc_now() -> datetime:
 class LogWriter:
     """Buffers this process's log rows; :meth:`flush` writes them, :meth:`prune` deletes old ones."""
 
-    def __init__(self, app: Flask) -> None:
+    def __init__(self, app: Flask, counts: metrics.HeldCounts) -> None:
         self.app = app
+        self.counts = counts
         self.pending: list[Pending] = []
         self.lock = threading.Lock()
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
@@ -99,8 +102,14 @@ class LogWriter:
         with self.lock:
             self.pending.append(row)
 
+    def count(self, *response: Any) -> None:
+        """Hold one response's counts for the metrics (:meth:`metrics.HeldCounts.add`)."""
+        self.loop.ensure_started()
+        self.counts.add(*response)
+
     def flush(self) -> None:
-        """Write the pending rows in one insert."""
+        """Apply the held counts to the metrics; write the pending rows in one insert."""
+        self.counts.apply()
         with self.lock:
             rows, self.pending = self.pending, []
         if rows:
@@ -142,30 +151,28 @@ def outcome_of(results: list[dict], use_case: UseCase) -> tuple[Counter, float |
 
 
 def record(response: Response) -> Response:
-    """Count the response; for a prediction, observe it and queue its log row."""
+    """Count the response; for a prediction, its latency and classes too, and queue its log row."""
     req, state = request._get_current_object(), g._get_current_object()  # one proxy lookup each, not dozens
+    extensions = current_app.extensions
+    writer: LogWriter = extensions["prediction_log"]
     endpoint = req.url_rule.rule if req.url_rule else "(unmatched)"
     method = req.method if req.method in METHODS else "other"  # a client cannot mint label values
     status = response.status_code
-    metrics.child(metrics.requests_total, endpoint, method, status).inc()
     caller, use_case = state.get("caller", ANONYMOUS), req.use_case
-    if status == 429:
-        metrics.child(metrics.rate_limited_total, use_case.name if use_case else "-", caller.role).inc()
+    rate_limited = (use_case.name if use_case else "-", caller.role) if status == 429 else None
     if use_case is None or not is_prediction(req, state):
+        writer.count((endpoint, method, status), rate_limited)
         return response
     name = use_case.name
     seconds = time.perf_counter() - state.get("started", time.perf_counter())
     model, results = state.get("model"), state.get("results", [])
-    extensions = current_app.extensions
     serving = extensions["registry"].loaded.get(name)
     version = model["version"] if model else serving.version if serving else None
     classes, score = outcome_of(results, use_case)
-    if model:
-        metrics.child(metrics.prediction_seconds, name, version).observe(seconds)
-        for label, count in (classes or {"-": len(results)}).items():
-            metrics.child(metrics.predictions_total, name, version, label).inc(count)
+    predicted = (name, version, seconds, classes or {"-": len(results)}) if model else None
+    writer.count((endpoint, method, status), rate_limited, predicted)
     channel = "api" if req.path.startswith("/api/") else "page"
-    extensions["prediction_log"].add(Pending(
+    writer.add(Pending(
         time.time(), state.get("request_id", ""), name, version, caller.name, channel, status,
         seconds, len(results), classes, score,
     ))
@@ -173,7 +180,8 @@ def record(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> LogWriter:
-    writer = LogWriter(app)
+    app.extensions["held_counts"] = counts = metrics.HeldCounts()
+    writer = LogWriter(app, counts)
     app.extensions["prediction_log"] = writer
     if app.config["MONITORING_ENABLED"]:
         app.after_request(record)
