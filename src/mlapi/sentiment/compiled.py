@@ -228,9 +228,9 @@ class CompiledSentiment:
         words = [known(word) or self.parts(word) for word in text.lower().split()]
         n = len(self.labels)
         across = self.bigrams_across(words)
-        counts = Counter(chain.from_iterable([parts.ids for parts in words]))
-        counts.update([feature for feature, _, _ in across])
-        outside = Counter([feature for feature, _, _ in across])  # occurrences left out of the words' sums
+        crossing = [feature for feature, _, _ in across]
+        counts = Counter(chain(chain.from_iterable([parts.ids for parts in words]), crossing))
+        outside = Counter(crossing)  # occurrences left out of the words' sums
         for parts in words:
             for feature, times in parts.repeated:
                 outside[feature] += times
