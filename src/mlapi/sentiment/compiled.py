@@ -179,7 +179,8 @@ class CompiledSentiment:
             terms.append([parts.term for parts in words])
             word_counts.append(len(words))
         bigrams = np.asarray(across, dtype=np.int64).reshape(-1, 3)
-        features = np.concatenate([*ids, bigrams[:, 0], bigrams[:, 0]])
+        inside = np.frombuffer(b"".join(ids), dtype=np.int64)  # one copy of the words' int64 ids
+        features = np.concatenate([inside, bigrams[:, 0], bigrams[:, 0]])
         owners = np.concatenate([np.arange(owner).repeat(id_counts), bigrams[:, 1], bigrams[:, 2]])
         shares = np.ones(len(features))
         shares[len(features) - 2 * len(bigrams):] = 0.5
