@@ -71,12 +71,12 @@ class HeldCounts:
         self.requests, self.rate_limited, self.predicted = (collections.Counter() for _ in range(3))
         self.seconds: dict[tuple[str, str], list[float]] = {}
 
-    def add(self, request: tuple[str, str, int], rate_limited: tuple[str, str] | None = None,
+    def add(self, answered: tuple[str, str, int], rate_limited: tuple[str, str] | None = None,
             prediction: tuple[str, str, float, dict[str, int]] | None = None) -> None:
         """One response: its (route, method, status); its (use case, tier) if refused with 429;
         its (use case, version, seconds, items per predicted class) if it predicted."""
         with self.lock:
-            self.requests[request] += 1
+            self.requests[answered] += 1
             if rate_limited:
                 self.rate_limited[rate_limited] += 1
             if prediction:

@@ -102,11 +102,11 @@ class LogWriter:
         with self.lock:
             self.pending.append(row)
 
-    def count(self, request: tuple[str, str, int], rate_limited: tuple[str, str] | None = None,
+    def count(self, answered: tuple[str, str, int], rate_limited: tuple[str, str] | None = None,
               prediction: tuple[str, str, float, dict[str, int]] | None = None) -> None:
         """Hold one response's counts for the metrics (:meth:`metrics.HeldCounts.add`)."""
         self.loop.ensure_started()
-        self.counts.add(request, rate_limited, prediction)
+        self.counts.add(answered, rate_limited, prediction)
 
     def flush(self) -> None:
         """Apply the held counts to the metrics; write the pending rows in one insert."""

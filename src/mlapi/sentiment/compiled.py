@@ -235,6 +235,8 @@ class CompiledSentiment:
         for parts in words:
             for feature, times in parts.repeated:
                 outside[feature] += times
+        # The features counted more than once (compress and map filter in C, with no Python loop), and
+        # every feature outside the sums.
         corrected = set(compress(counts, map((1).__lt__, counts.values()))) | outside.keys()
         totals = list(map(math.fsum, zip(*[parts.sums for parts in words], strict=True))) or [0.0] * (4 * n + 2)
         for feature in corrected:
