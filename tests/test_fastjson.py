@@ -3,6 +3,7 @@ import json
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
@@ -46,3 +47,37 @@ def test_the_app_answers_through_it(app, client):
     response = client.post("/api/v1/sentiment", json={"text": "Great crew, lovely flight"})
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.get_data(as_text=True) == app.json.dumps(response.get_json()) + "\n"
+
+
+BODIES = [
+    b'{"text": "Great crew, lovely flight"}',
+    b'{"texts": ["caf\\u00e9", "\\ud83d\\ude00 ok", "tab\\there"]}',
+    b'{"ratings": [{"movie_id": 770828, "rating": 9.5}], "k": 5, "none": null, "ok": true}',
+    b'{"big": 18446744073709551615, "small": -9223372036854775808, "zero": -0, "tiny": 1.5e-400}',
+    b'{"beyond_64_bits": 18446744073709551616, "negative": -123456789012345678901234567890}',
+    b'{"not_a_number": NaN, "infinite": [Infinity, -Infinity, 1e400]}',
+    b'\xef\xbb\xbf{"bom": 1}',
+    '{"utf16": "caf\u00e9"}'.encode("utf-16"),
+    b'{"a": 1, "a": 2}',
+    b" [1, 2.0, 3e2] ",
+]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_a_body_reads_as_the_standard_decoder_reads_it(body):
+    fast, standard = providers()
+    # repr tells an int from a float and compares NaN with itself
+    assert repr(fast.loads(body)) == repr(standard.loads(body)) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b'{"text": "hi",', b"", b"{'single': 1}", b'"\\ud800"x'])
+def test_a_broken_body_raises_a_value_error_as_before(body):
+    fast, _ = providers()
+    with pytest.raises(ValueError):
+        fast.loads(body)
+
+
+def test_deep_nesting_raises_recursion_error_as_before():
+    fast, _ = providers()
+    with pytest.raises(RecursionError):
+        fast.loads(b"[" * 100_000 + b"]" * 100_000)
