@@ -37,6 +37,16 @@ def test_a_passed_window_starts_again_from_the_hit(uri, monkeypatch):
     assert storage.incr("k", 60) == 1 and storage.get_expiry("k") == later + 60
 
 
+def test_an_increment_answers_its_window_end_from_the_same_transaction(uri, monkeypatch):
+    storage = LMDBStorage(uri)
+    count, ends_at = storage.incr_with_expiry("k", 60, 2)
+    assert count == 2 and ends_at == storage.get_expiry("k")
+    assert storage.incr_with_expiry("k", 60, 3) == (5, ends_at)
+    later = ends_at + 1
+    monkeypatch.setattr(lmdb_limits.time, "time", lambda: later)
+    assert storage.incr_with_expiry("k", 60) == (1, later + 60)  # the window passed: a new one opens
+
+
 def test_a_key_too_long_for_lmdb_still_counts_on_its_own(uri):
     storage, long_key = LMDBStorage(uri), "mlapi/ip:" + "x" * 600
     assert [storage.incr(long_key, 60) for _ in range(3)] == [1, 2, 3]
@@ -129,3 +139,5 @@ def test_an_unusable_folder_fails_as_a_storage_error(tmp_path):
     assert storage.check() is False
     with pytest.raises(StorageError):  # quotas.py answers without a limit, and logs and counts it
         storage.incr("k", 60)
+    with pytest.raises(StorageError):
+        storage.incr_with_expiry("k", 60)

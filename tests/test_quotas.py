@@ -1,4 +1,5 @@
 """Rate limits: headers, 429s, batch cost, per-key limits, exactness across workers and instances, fail open."""
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,6 +25,17 @@ def test_every_limited_response_carries_the_rate_headers(make_app):
         assert int(response.headers["X-RateLimit-Remaining"]) < 50
         assert int(response.headers["X-RateLimit-Reset"]) > 0
         assert "Retry-After" not in response.headers
+
+
+@pytest.mark.parametrize("storage", ["embedded", "memory://"])  # one LMDB transaction; limits' incr, then get_expiry
+def test_the_headers_follow_the_window_with_either_kind_of_storage(make_app, storage):
+    app = make_app(RATELIMIT_ANONYMOUS="5/minute", **({} if storage == "embedded" else {"RATELIMIT_STORAGE": storage}))
+    client = app.test_client()
+    started = time.time()
+    answers = [predict(client).headers for _ in range(3)]
+    assert [headers["X-RateLimit-Remaining"] for headers in answers] == ["4", "3", "2"]
+    assert len({headers["X-RateLimit-Reset"] for headers in answers}) == 1  # one window
+    assert started + 59 <= int(answers[0]["X-RateLimit-Reset"]) <= time.time() + 60
 
 
 def test_over_the_limit_is_a_problem_429_with_retry_after(make_app):

@@ -25,6 +25,7 @@ import weakref
 from pathlib import Path
 
 import lmdb
+from limits.errors import StorageError
 from limits.storage import Storage
 
 COUNTER = struct.Struct("<qd")  # units counted, the window's end in epoch seconds
@@ -103,6 +104,22 @@ class LMDBStorage(Storage):
         return (count, expires_at) if expires_at > time.time() else None
 
     def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return self.incr_with_expiry(key, expiry, amount)[0]
+
+    def incr_with_expiry(self, key: str, expiry: int, amount: int = 1) -> tuple[int, float]:
+        """:meth:`incr`, also answering the window's end (epoch seconds) from the same transaction.
+
+        :raises StorageError: LMDB failed, when the storage wraps errors (as ``limits`` wraps ``incr``).
+        """
+        try:
+            return self.increment(key, expiry, amount)
+        except self.base_exceptions as error:
+            if self.wrap_exceptions:
+                raise StorageError(error) from error
+            raise
+
+    def increment(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
+        """The hit itself: one write transaction, then a sweep every PRUNE_EVERY hits."""
         now, name = time.time(), stored_name(key)
         with self.environment().begin(write=True) as transaction:
             stored = transaction.get(name)
@@ -114,7 +131,7 @@ class LMDBStorage(Storage):
         self.increments += 1
         if self.increments % PRUNE_EVERY == 0:
             self.prune(now)
-        return count
+        return count, expires_at
 
     def prune(self, now: float) -> int:
         """Delete the counters whose window has passed; how many went."""

@@ -65,6 +65,8 @@ class Quotas:
             self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
         except ConfigurationError as error:
             raise ConfigurationError(f"MLAPI_RATELIMIT_STORAGE: {error} (use {STORAGE_EXAMPLES})") from error
+        # One call where the storage can count and answer the window's end together (LMDB), else two.
+        self.increment = getattr(self.storage, "incr_with_expiry", self.incr_then_expiry)
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
         self.failures = 0
         for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
@@ -74,13 +76,16 @@ class Quotas:
         """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
         key = limit.key_for(self.prefix, identity)
         try:
-            count = self.storage.incr(key, limit.get_expiry(), amount=cost)
-            resets_at = self.storage.get_expiry(key)
+            count, resets_at = self.increment(key, limit.get_expiry(), cost)
         except StorageError:
             self.failures += 1
             log.exception("Failed to rate limit: the request is answered without a limit")
             return None
         return Quota(limit, count, resets_at)
+
+    def incr_then_expiry(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
+        """The count after the hit, and the window's end: two calls, for storages other than LMDB."""
+        return self.storage.incr(key, expiry, amount=amount), self.storage.get_expiry(key)
 
     def problem(self) -> str | None:
         """Why limits are not being enforced right now, or None when the storage answers."""
