@@ -74,7 +74,8 @@ class RequestLog:
 def start_request() -> None:
     """Adopt the client's X-Request-ID or make one (128 random bits in hex), and start the clock."""
     state = g._get_current_object()  # one proxy lookup, not one per attribute
-    given = request.headers.get("X-Request-ID", "")
+    # The WSGI name of X-Request-ID: request.headers would raise and catch a KeyError when it is absent.
+    given = request.environ.get("HTTP_X_REQUEST_ID", "")
     state.request_id = given if CLIENT_ID.fullmatch(given) else secrets.token_hex(16)
     state.started = time.perf_counter()
 
