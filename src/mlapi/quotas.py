@@ -164,12 +164,12 @@ def add_rate_headers(response: Response) -> Response:
     state = g._get_current_object()
     quota: Quota | None = state.quota if "quota" in state else count_request()
     if quota is not None:
-        headers = response.headers
-        headers["X-RateLimit-Limit"] = str(quota.limit.amount)
-        headers["X-RateLimit-Remaining"] = str(quota.remaining)
-        headers["X-RateLimit-Reset"] = str(int(quota.resets_at))
+        headers = response.headers  # only this hook sets these: add, without set's scan for an earlier one
+        headers.add("X-RateLimit-Limit", str(quota.limit.amount))
+        headers.add("X-RateLimit-Remaining", str(quota.remaining))
+        headers.add("X-RateLimit-Reset", str(int(quota.resets_at)))
         if response.status_code == 429:
-            headers["Retry-After"] = str(max(1, math.ceil(quota.resets_at - time.time())))
+            headers.add("Retry-After", str(max(1, math.ceil(quota.resets_at - time.time()))))
     return response
 
 

@@ -83,7 +83,7 @@ def start_request() -> None:
 def finish_request(response: Response) -> Response:
     """Echo the request id and queue the request's log line."""
     state = g._get_current_object()
-    response.headers["X-Request-ID"] = state.get("request_id", "")
+    response.headers.add("X-Request-ID", state.get("request_id", ""))  # only this hook sets it
     if not log.isEnabledFor(logging.INFO):
         return response
     req = request._get_current_object()
