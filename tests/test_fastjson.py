@@ -60,6 +60,7 @@ BODIES = [
     '{"utf16": "caf\u00e9"}'.encode("utf-16"),
     b'{"a": 1, "a": 2}',
     b" [1, 2.0, 3e2] ",
+    b'{"texts": ["' + b"x" * 20_000 + b'", 12345678901234567890123, NaN]}',  # beyond SMALL_BODY
 ]
 
 

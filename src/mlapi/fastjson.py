@@ -7,23 +7,26 @@ say) is written by the standard encoder instead, so no response fails for it. Un
 standard encoder, text is written as UTF-8 rather than ``\\u`` escapes, and a NaN becomes
 ``null`` rather than invalid JSON.
 
-Request bodies are read by orjson too, and give the same values. A body it refuses is read
-again by the standard decoder, which accepts what orjson does not (``NaN``, a byte order mark,
-UTF-16) and otherwise raises as before (``ValueError``, or ``RecursionError`` for deep
-nesting). orjson would read an integer beyond 64 bits as a float, so a body with a run of
-20 digits or more goes to the standard decoder from the start. With its code out of the CPU's
-caches, as inside a loaded server, the standard decoder takes 72-96 µs for a sentiment body and
-orjson 19-29 µs (README, "Benchmark and the fast paths").
+Request bodies of up to SMALL_BODY bytes (one item) are read by orjson too, and give the
+same values. A body it refuses is read again by the standard decoder, which accepts what
+orjson does not (``NaN``, a byte order mark, UTF-16) and otherwise raises as before
+(``ValueError``, or ``RecursionError`` for deep nesting). orjson would read an integer beyond
+64 bits as a float, so a body with a run of 20 digits or more goes to the standard decoder
+from the start. Larger bodies (batches, images) go there too: for them the scan for such a
+run costs about what orjson saves. With its code out of the CPU's caches, as inside a loaded
+server, the standard decoder takes 72-96 µs for a sentiment body and orjson 19-29 µs (README,
+"Benchmark and the fast paths").
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 from flask.json.provider import DefaultJSONProvider
 
-LONG_DIGITS = re.compile(rb"[0-9]{20}")  # may be an integer beyond 64 bits, which orjson reads as a float
+SMALL_BODY = 16 * 1024  # bytes: one text, transaction or list of ratings
+DIGITS_AS_ZEROS = bytes.maketrans(b"0123456789", b"0" * 10)
+TWENTY_DIGITS = b"0" * 20  # after DIGITS_AS_ZEROS: may be an integer beyond 64 bits, which orjson reads as a float
 OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATETIME
 
 
@@ -39,7 +42,8 @@ class OrjsonProvider(DefaultJSONProvider):
         return super().dumps(obj, **kwargs)
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        if not kwargs and isinstance(s, bytes) and not LONG_DIGITS.search(s):
+        if (not kwargs and isinstance(s, bytes) and len(s) <= SMALL_BODY
+                and TWENTY_DIGITS not in s.translate(DIGITS_AS_ZEROS)):
             try:
                 return orjson.loads(s)
             except orjson.JSONDecodeError:
