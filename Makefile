@@ -10,7 +10,7 @@ FLASK   := $(BIN)/flask --app mlapi
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml setup.py src/mlapi/sentiment/_kernel.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -36,5 +36,5 @@ bench: install
 	$(BIN)/python bench/compare.py
 
 clean:
-	rm -rf $(VENV) artifacts var .pytest_cache .ruff_cache
+	rm -rf $(VENV) artifacts var build .pytest_cache .ruff_cache src/mlapi/sentiment/_kernel.c src/mlapi/sentiment/_kernel.*.so
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

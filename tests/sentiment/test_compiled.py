@@ -66,8 +66,14 @@ def test_probabilities_match_the_pipeline(trained, texts):
     assert np.abs(trained.compiled.score(texts).probabilities - expected).max() <= 1e-9
 
 
-def test_one_text_at_a_time_matches_the_pipeline_and_the_batch(trained, texts):
-    """A single text takes its own path (``score_one``): the same numbers as the batch path."""
+@pytest.mark.parametrize("path", ["C kernel", "numpy without the kernel"])
+def test_one_text_at_a_time_matches_the_pipeline_and_the_batch(trained, texts, path, monkeypatch):
+    """A single text takes the C kernel (``score_one``), or numpy where it was not built: the batch's numbers."""
+    if path == "C kernel" and trained.compiled.kernel is None:
+        pytest.skip("the C kernel was not built: pip found no C compiler when installing mlapi")
+    if path != "C kernel":
+        monkeypatch.setattr(trained.compiled, "kernel", None)
+        monkeypatch.setattr(trained.compiled, "score_one", None)  # must not be called
     batch = trained.compiled.score(texts)
     alone = [trained.compiled.score([text]) for text in texts]
     probabilities = np.vstack([scored.probabilities for scored in alone])

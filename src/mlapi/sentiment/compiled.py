@@ -15,23 +15,26 @@ MAX_CACHED_WORDS words per process, then forgotten all at once) and one analysis
 the prediction and the explanation.
 
 A batch is scored with numpy over all its texts at once. One text (most requests) is scored
-in plain Python from sums each word keeps (``score_one``): inside a request, each numpy call
-on a small array costs several times what it costs in a loop, since its code has left the
-CPU's caches, and a text would need about 40 of them.
+by a small C kernel (``_kernel.pyx``) from its words' feature ids: inside a request, each numpy
+call on a small array costs several times what it costs in a loop, since its code has left the
+CPU's caches, and a text would need about 40 of them. Where the kernel could not be built (no
+C compiler when installing), one text takes the numpy path too: the same numbers, slower.
 """
 from __future__ import annotations
 
-import math
 import re
 import string
 from array import array
-from collections import Counter
 from dataclasses import dataclass
-from itertools import chain, compress
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.pipeline import Pipeline
+
+try:
+    from mlapi.sentiment._kernel import Kernel
+except ImportError:  # installed without a C compiler: see the module's docstring
+    Kernel = None
 
 MAX_CACHED_WORDS = 50_000
 
@@ -61,11 +64,6 @@ class WordParts:
     first: str | None  # its first and last word-block tokens (None: it has none), for bigrams across words
     last: str | None
     ids: array  # feature id (int64) of each in-vocabulary occurrence wholly inside the word
-    repeated: tuple[tuple[int, int], ...]  # the ids that occur more than once in the word, with their counts
-    # For score_one, with n classes, its once-occurring features each counted once and unnormalised, summed
-    # per block (word n-grams, then character n-grams): idf x weight per class for each block (2n), idf x
-    # centred weight per class for each block (2n), idf squared for each block (2).
-    sums: array
 
 
 @dataclass
@@ -94,7 +92,7 @@ def check_compilable(word: TfidfVectorizer, char: TfidfVectorizer) -> None:
 
 
 class CompiledSentiment:
-    """Prediction and explanation for a fitted sentiment pipeline, in plain numpy."""
+    """Prediction and explanation for a fitted sentiment pipeline: numpy for batches, C for one text."""
 
     def __init__(self, pipeline: Pipeline, centred_coef: np.ndarray) -> None:
         word, char = (vectorizer for _, vectorizer in pipeline[0].transformer_list)
@@ -112,11 +110,8 @@ class CompiledSentiment:
         self.centred_coef = centred_coef
         self.n_features = len(self.idf)
         self.words: dict[str, WordParts] = {}
-        # score_one reads single numbers: a memoryview gives Python floats, cheaper than numpy scalars.
-        self.idf_at = memoryview(self.idf)
-        self.coef_at = [memoryview(row) for row in self.coef]
-        self.centred_at = [memoryview(np.ascontiguousarray(row)) for row in centred_coef]
-        self.intercepts: list[float] = self.intercept.tolist()
+        self.kernel = None if Kernel is None else Kernel(
+            self.idf, self.coef, np.ascontiguousarray(centred_coef), self.intercept, self.char_offset)
 
     def parts(self, word: str) -> WordParts:
         """The pieces of one lower-cased word, remembered: tokens, bigrams inside it, character n-grams."""
@@ -128,33 +123,16 @@ class CompiledSentiment:
         word_ids = [self.word_vocabulary.get(gram) for gram in grams]
         char_ids = [self.char_offset + i if i is not None else None
                     for i in map(self.char_vocabulary.get, self.char_grams(word))]
-        ids = array("q", [i for i in word_ids + char_ids if i is not None])
-        counts = Counter(ids)
         known = WordParts(
             term=term_of(word),
             first=tokens[0] if tokens else None,
             last=tokens[-1] if tokens else None,
-            ids=ids,
-            repeated=tuple((i, n) for i, n in counts.items() if n > 1),
-            sums=self.sums_of([i for i, n in counts.items() if n == 1]),
+            ids=array("q", [i for i in word_ids + char_ids if i is not None]),
         )
         if len(self.words) >= MAX_CACHED_WORDS:
             self.words.clear()
         self.words[word] = known
         return known
-
-    def sums_of(self, features: list[int]) -> array:
-        """``WordParts.sums`` of a word whose once-occurring features are ``features``."""
-        n = len(self.labels)
-        sums = [0.0] * (4 * n + 2)
-        for feature in features:
-            block = int(feature >= self.char_offset)
-            idf = self.idf_at[feature]
-            sums[4 * n + block] += idf * idf
-            for label in range(n):
-                sums[block * n + label] += idf * self.coef_at[label][feature]
-                sums[(2 + block) * n + label] += idf * self.centred_at[label][feature]
-        return array("d", sums)
 
     def occurrences(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[list[str]], list[int]]:
         """Every in-vocabulary feature occurrence: feature id, owning word (batch-wide index), share.
@@ -188,7 +166,7 @@ class CompiledSentiment:
 
     def score(self, texts: list[str]) -> Scored:
         """Probabilities as ``pipeline.predict_proba(texts)``, with each word's share of the winner's score."""
-        if len(texts) == 1:
+        if len(texts) == 1 and self.kernel is not None:
             return self.score_one(texts[0])
         n = len(texts)
         features, owners, shares, terms, word_counts = self.occurrences(texts)
@@ -215,45 +193,11 @@ class CompiledSentiment:
         return Scored(probabilities.tolist(), winners.tolist(), terms, [weights.tolist() for weights in word_weights])
 
     def score_one(self, text: str) -> Scored:
-        """:meth:`score` of one text (most requests), in plain Python from each word's remembered sums.
-
-        A text's TF-IDF value of a feature is (log count + 1) x idf over its block's norm. Most
-        features occur once in a text, where that is idf over the norm: so each word keeps its
-        once-occurring features' idf x weight summed per block (``WordParts.sums``), and a text
-        adds up its words' sums, then corrects only the features that occur more than once, or
-        more than once in a word, or across two words. The norms come the same way, from the
-        sums of idf squared. About 40 numpy calls on small arrays become a few Python loops,
-        which cost less inside a request, where numpy's code is not in the CPU's caches.
-        """
+        """:meth:`score` of one text (most requests), by the C kernel from its words' remembered feature ids."""
         known = self.words.get
         words = [known(word) or self.parts(word) for word in text.lower().split()]
-        n = len(self.labels)
-        across = self.bigrams_across(words)
-        crossing = [feature for feature, _, _ in across]
-        counts = Counter(chain(chain.from_iterable([parts.ids for parts in words]), crossing))
-        outside = Counter(crossing)  # occurrences left out of the words' sums
-        for parts in words:
-            for feature, times in parts.repeated:
-                outside[feature] += times
-        # The features counted more than once (compress and map filter in C, with no Python loop), and
-        # every feature outside the sums.
-        corrected = set(compress(counts, map((1).__lt__, counts.values()))) | outside.keys()
-        totals = list(map(math.fsum, zip(*[parts.sums for parts in words], strict=True))) or [0.0] * (4 * n + 2)
-        for feature in corrected:
-            count, block, idf = counts[feature], int(feature >= self.char_offset), self.idf_at[feature]
-            tf, in_sums = math.log(count) + 1, count - outside[feature]  # in_sums: the words that summed it at TF 1
-            totals[4 * n + block] += (tf * tf - in_sums) * idf * idf
-            for label in range(n):
-                totals[block * n + label] += (tf - in_sums) * idf * self.coef_at[label][feature]
-        norms = [math.sqrt(square) or 1.0 for square in totals[4 * n:]]  # 1.0: an empty block adds nothing
-        logits = [self.intercepts[label] + totals[label] / norms[0] + totals[n + label] / norms[1]
-                  for label in range(n)]
-        top = max(logits)
-        exp = [math.exp(logit - top) for logit in logits]
-        total = math.fsum(exp)
-        winner = logits.index(top)
-        return Scored([[e / total for e in exp]], [winner], [[parts.term for parts in words]],
-                      [self.word_weights(words, winner, norms, counts, corrected, across)])
+        probabilities, winner, weights = self.kernel.score([parts.ids for parts in words], self.bigrams_across(words))
+        return Scored([probabilities], [winner], [[parts.term for parts in words]], [weights])
 
     def bigrams_across(self, words: list[WordParts]) -> list[tuple[int, int, int]]:
         """The in-vocabulary bigrams of one word's last token and the next word's first: feature, words."""
@@ -265,26 +209,3 @@ class CompiledSentiment:
                     across.append((bigram, last[1], index))
                 last = (parts.last, index)
         return across
-
-    def word_weights(self, words: list[WordParts], winner: int, norms: list[float], counts: Counter,
-                     corrected: set[int], across: list[tuple[int, int, int]]) -> list[float]:
-        """Each word's share of the winner's centred score: its sums, then the corrected features' shares."""
-        n, centred = len(self.labels), self.centred_at[winner]
-        weights = [parts.sums[2 * n + winner] / norms[0] + parts.sums[3 * n + winner] / norms[1] for parts in words]
-        share, instead_of_sums = {}, {}  # per occurrence: its share of the feature's push; that less the sums' part
-        for feature in corrected:
-            count, norm = counts[feature], norms[int(feature >= self.char_offset)]
-            push = self.idf_at[feature] * centred[feature] / norm
-            share[feature] = (math.log(count) + 1) / count * push
-            instead_of_sums[feature] = share[feature] - push
-        for feature, left, right in across:  # half to each word
-            weights[left] += share[feature] / 2
-            weights[right] += share[feature] / 2
-        for index, parts in enumerate(words):
-            hits = filter(corrected.__contains__, parts.ids)  # each occurrence of a corrected feature
-            if parts.repeated:  # a repeated feature is not in the word's sums
-                repeated = dict(parts.repeated)
-                weights[index] += sum(share[f] if f in repeated else instead_of_sums[f] for f in hits)
-            else:
-                weights[index] += sum(map(instead_of_sums.__getitem__, hits))
-        return weights
