@@ -1,7 +1,8 @@
 """What every use case's schemas share: one item or a batch, the model that answered, errors."""
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 
@@ -15,6 +16,20 @@ class SingleOrBatch(Schema):
     single: ClassVar[str]
     batch: ClassVar[str]
     item: ClassVar[str]
+    # True for a single value its field loads unchanged and accepts (a staticmethod), or None.
+    plain: ClassVar[Callable[[Any], bool] | None] = None
+
+    def load_plain(self, data: Any) -> dict | None:
+        """``load``'s result for the commonest body, ``{single: value}`` with a ``plain`` value; else None.
+
+        That body is checked in three operations instead of marshmallow's sixty calls, which
+        cost 35 µs inside a request against 7 µs in a loop (README, seventh round). Any other
+        body, every invalid one included, goes through ``load`` and its messages.
+        """
+        if self.plain is None or type(data) is not dict or len(data) != 1:
+            return None
+        value = data.get(self.single)
+        return {"items": [{self.item: value}], "batch": False} if value is not None and self.plain(value) else None
 
     @validates_schema
     def single_or_batch(self, data: dict, **kwargs) -> None:

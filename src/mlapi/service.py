@@ -13,6 +13,7 @@ from werkzeug.exceptions import BadRequest
 
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
 from mlapi.registry import registry
+from mlapi.schemas import SingleOrBatch
 
 SHOWN_FIELDS = 5
 
@@ -84,7 +85,8 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     models, state = registry._get_current_object(), g._get_current_object()  # one proxy lookup each
     use_case = models.use_cases[name]
     state.predicting = name
-    request_data = load(schema_instance(use_case.request_schema), payload)
+    schema = schema_instance(use_case.request_schema)
+    request_data = (schema.load_plain(payload) if isinstance(schema, SingleOrBatch) else None) or load(schema, payload)
     loaded = models.get(name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])

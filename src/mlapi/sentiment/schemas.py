@@ -13,6 +13,11 @@ def not_blank(text: str) -> None:
         raise ValidationError("Must not be blank.")
 
 
+def is_plain_text(value: object) -> bool:
+    """A text that ``text_field`` loads unchanged and accepts: a str of 1 to MAX_CHARS, not only white space."""
+    return type(value) is str and 0 < len(value) <= MAX_CHARS and not value.isspace()
+
+
 def text_field(**kwargs) -> fields.String:
     """A text of 1 to MAX_CHARS characters that is not blank (one message for an empty one)."""
     metadata = {"minLength": 1, **kwargs.pop("metadata", {})}
@@ -23,6 +28,7 @@ class SentimentRequest(SingleOrBatch):
     """One text, or a batch of texts: exactly one of the two."""
 
     single, batch, item = "text", "texts", "text"
+    plain = staticmethod(is_plain_text)
 
     text = text_field(metadata={"description": "1 to 5,000 characters, not blank.", "example": "The crew was lovely!"})
     texts = fields.List(
