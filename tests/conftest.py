@@ -49,7 +49,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "TESTING": True,
         "ARTIFACTS_DIR": artifacts,
         "DATABASE_URL": f"sqlite:///{folder / 'mlapi.db'}",
-        "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'ratelimits'}",
+        "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'ratelimits'}?map_mb=1",
         "RATELIMIT_ANONYMOUS": "100000/minute",  # tests of the limits set their own
         "RATELIMIT_CLIENT": "100000/minute",
         "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves

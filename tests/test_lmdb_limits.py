@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from limits import parse
-from limits.errors import StorageError
+from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
@@ -16,11 +16,11 @@ from mlapi.lmdb_limits import LMDBStorage
 
 @pytest.fixture
 def uri(tmp_path):
-    return f"mlapi+lmdb:///{tmp_path / 'limits'}"
+    return f"mlapi+lmdb:///{tmp_path / 'limits'}?map_mb=1"
 
 
 def test_counts_add_up_and_the_window_end_is_kept(tmp_path):
-    storage = LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'var' / 'not' / 'made' / 'yet'}")
+    storage = LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'var' / 'not' / 'made' / 'yet'}?map_mb=1")
     assert storage.incr("k", 60, 2) == 2
     opened_until = storage.get_expiry("k")
     assert storage.incr("k", 60, 3) == 5
@@ -99,14 +99,14 @@ def opened_file(fd: str) -> Path:
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc to see open files")
 def test_storages_share_one_environment_and_the_last_one_closes_it(tmp_path):
     folder = tmp_path / "limits"
-    first, second = LMDBStorage(f"mlapi+lmdb:///{folder}"), LMDBStorage(f"mlapi+lmdb:///{folder}")
+    first, second = (LMDBStorage(f"mlapi+lmdb:///{folder}?map_mb=1") for _ in range(2))
     first.incr("k", 60)
     assert second.incr("k", 60) == 2 and second.environment() is first.environment()
     assert files_open_in(folder) > 0
     del first, second
     gc.collect()
     assert files_open_in(folder) == 0  # an app dropped (a test's, say) leaves no files open
-    assert LMDBStorage(f"mlapi+lmdb:///{folder}").get("k") == 2
+    assert LMDBStorage(f"mlapi+lmdb:///{folder}?map_mb=1").get("k") == 2
 
 
 def count(uri: str, start: multiprocessing.Barrier, hits: int) -> None:
@@ -135,9 +135,66 @@ def test_forked_workers_never_lose_or_double_a_hit(uri):
 def test_an_unusable_folder_fails_as_a_storage_error(tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    storage = LMDBStorage(f"mlapi+lmdb:///{blocked / 'limits'}", wrap_exceptions=True)
+    storage = LMDBStorage(f"mlapi+lmdb:///{blocked / 'limits'}?map_mb=1", wrap_exceptions=True)
     assert storage.check() is False
     with pytest.raises(StorageError):  # quotas.py answers without a limit, and logs and counts it
         storage.incr("k", 60)
     with pytest.raises(StorageError):
         storage.incr_with_expiry("k", 60)
+
+
+def reopened(storage: LMDBStorage, uri: str) -> LMDBStorage:
+    """A new storage on the same folder, after the old one's environment closed."""
+    del storage
+    gc.collect()
+    return LMDBStorage(uri)
+
+
+@pytest.mark.skipif(lmdb_limits.this_boot() is None, reason="writemap is used only where the boot id is known")
+def test_writes_go_through_the_map_into_a_file_allocated_on_disk(uri, tmp_path):
+    storage = LMDBStorage(uri)
+    storage.incr("k", 60)
+    assert storage.environment().flags()["writemap"] is True
+    data = os.stat(tmp_path / "limits" / "data.mdb")
+    assert data.st_size == 1 << 20 and data.st_blocks * 512 >= 1 << 20  # no hole to fault on with a full disk
+
+
+def test_a_disk_that_refuses_the_file_falls_back_to_plain_writes(uri, monkeypatch):
+    def refuse(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(lmdb_limits.os, "posix_fallocate", refuse)
+    storage = LMDBStorage(uri)
+    assert storage.incr("k", 60, 2) == 2 and storage.environment().flags()["writemap"] is False
+
+
+@pytest.mark.skipif(lmdb_limits.this_boot() is None, reason="needs the machine's boot id")
+def test_counters_left_by_an_earlier_boot_are_discarded_and_this_boots_are_kept(uri, tmp_path):
+    storage = LMDBStorage(uri)
+    storage.incr("k", 60, 3)
+    storage = reopened(storage, uri)
+    assert storage.get("k") == 3  # the same boot: kept
+    marker = tmp_path / "limits" / "boot_id"
+    assert marker.read_text() == lmdb_limits.this_boot()
+    marker.write_text("an earlier boot")
+    storage = reopened(storage, uri)
+    assert storage.get("k") == 0 and marker.read_text() == lmdb_limits.this_boot()
+
+
+def test_without_a_boot_id_nothing_is_discarded_and_writes_are_plain(uri, tmp_path, monkeypatch):
+    monkeypatch.setattr(lmdb_limits, "BOOT_ID", tmp_path / "no-such-file")
+    storage = LMDBStorage(uri)
+    storage.incr("k", 60, 3)
+    storage = reopened(storage, uri)
+    assert storage.get("k") == 3 and storage.environment().flags()["writemap"] is False
+    assert not (tmp_path / "limits" / "boot_id").exists()
+
+
+@pytest.mark.parametrize("query", ["map_mb=0", "map_mb=big", "map_mb=1&map_mb=2", "map_mb=-3"])
+def test_a_bad_file_size_is_refused_at_start(tmp_path, query):
+    with pytest.raises(ConfigurationError, match="map_mb"):
+        LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'limits'}?{query}")
+
+
+def test_the_file_size_defaults_to_64_mb(tmp_path):
+    assert LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'limits'}").map_bytes == 64 << 20

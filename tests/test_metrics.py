@@ -75,7 +75,7 @@ def test_counts_are_right_across_two_gunicorn_workers(artifacts, tmp_path, monke
     metrics_dir = tmp_path / "metrics"
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # where the workers keep their values
     settings = {"ARTIFACTS_DIR": artifacts, "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
-                "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'limits'}",
+                "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'limits'}?map_mb=1",
                 "RATELIMIT_ANONYMOUS": "100000/minute", "LOG_LEVEL": "WARNING"}
     statuses: list[int] = []
     with gunicorn(settings, workers=2) as port:

@@ -136,7 +136,7 @@ def served_settings(artifacts, tmp_path, storage: str, **extra) -> dict:
 
 
 def test_exact_across_two_gunicorn_workers_with_the_embedded_storage(artifacts, tmp_path):
-    settings = served_settings(artifacts, tmp_path, f"mlapi+lmdb:///{tmp_path / 'ratelimits'}")
+    settings = served_settings(artifacts, tmp_path, f"mlapi+lmdb:///{tmp_path / 'ratelimits'}?map_mb=1")
     with gunicorn(settings, workers=2) as port:
         statuses = burst([port], 30)
     assert statuses.count(200) == 20 and statuses.count(429) == 10
