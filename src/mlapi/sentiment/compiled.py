@@ -111,7 +111,7 @@ class CompiledSentiment:
         self.n_features = len(self.idf)
         self.words: dict[str, WordParts] = {}
         self.kernel = None if Kernel is None else Kernel(
-            self.idf, self.coef, np.ascontiguousarray(centred_coef), self.intercept, self.char_offset)
+            self.idf, self.coef, centred_coef, self.intercept, self.char_offset)
 
     def parts(self, word: str) -> WordParts:
         """The pieces of one lower-cased word, remembered: tokens, bigrams inside it, character n-grams."""
