@@ -38,7 +38,7 @@ from limits.storage import Storage
 
 log = logging.getLogger(__name__)
 COUNTER = struct.Struct("<qd")  # units counted, the window's end in epoch seconds
-MAP_MB = 64  # the file's size, allocated on disk at once: about 400,000 counters in open windows
+MAP_MB = 64  # the file's size, allocated on disk at once: about 500,000 counters (66,800 fitted in 8 MB)
 BOOT_ID = Path("/proc/sys/kernel/random/boot_id")  # Linux: a new id at every boot
 PRUNE_EVERY = 1000  # increments between sweeps of expired counters
 MAX_NAME_BYTES = 511  # LMDB's longest key
