@@ -64,7 +64,7 @@ def forget_earlier_boots(path: Path, boot: str) -> None:
     The first process to open the folder in this boot does it, under a lock, before LMDB opens
     it; every later one finds the boot's id already written.
     """
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(exist_ok=True)
     with (path / "boot.lock").open("w") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
         marker = path / "boot_id"
@@ -98,10 +98,10 @@ class Opened:
     def __init__(self, path: Path, map_bytes: int) -> None:
         self.pid = os.getpid()
         path.parent.mkdir(parents=True, exist_ok=True)  # LMDB makes the folder, not its parents
-        boot = this_boot()
+        boot = this_boot()  # known on Linux, which has posix_fallocate too
         if boot is not None:
             forget_earlier_boots(path, boot)
-        writemap = boot is not None and hasattr(os, "posix_fallocate")
+        writemap = boot is not None
         self.handle = self.open_environment(path, map_bytes, writemap)
         if writemap and not allocate(path / "data.mdb", map_bytes):
             self.handle.close()
