@@ -2,7 +2,7 @@
 
 Starts three gunicorn servers on 127.0.0.1 (2 sync workers each, ``--preload``):
 - floor: Flask answering a constant JSON (``floor_server.py``);
-- naive: Flask, ``joblib.load`` of mlapi's own sentiment pipeline, ``predict_proba``
+- naive: Flask, ``joblib.load`` of mlapi's own sentiment pipeline (dumped for it), ``predict_proba``
   per request, no validation, auth or limits (``naive_server.py``);
 - mlapi with everything on: a client key, limits on (high, never reached), request log at INFO,
   metrics and the prediction log; and beside it, for their cost, the same without metrics and
@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
+
+from mlapi.model_files import MLAPI_TYPES, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -137,7 +139,7 @@ def in_process_ms(name: str, example: dict) -> float:
     from mlapi.catalog import USE_CASES as ALL
 
     use_case = next(u for u in ALL if u.name == name)
-    model = joblib.load(newest(name) / "model.joblib")
+    model = trained_model(name)
     items = use_case.request_schema().load(example)["items"]
     times = []
     for _ in range(60):
@@ -149,9 +151,14 @@ def in_process_ms(name: str, example: dict) -> float:
 
 def ceiling_texts_per_second(texts: list[str]) -> float:
     """The same sentiment pipeline's predict_proba on the batch, in this process: best of 3."""
-    pipeline = joblib.load(newest("sentiment") / "model.joblib").pipeline
+    pipeline = trained_model("sentiment").pipeline
     best = min(timed(lambda: pipeline.predict_proba(texts)) for _ in range(3))
     return len(texts) / best
+
+
+def trained_model(name: str):
+    """The newest trained version of ``name``, read as mlapi reads it."""
+    return load_model(newest(name) / "model.skops", MLAPI_TYPES)
 
 
 def timed(work) -> float:
@@ -185,7 +192,8 @@ def measure(scratch: Path) -> dict:
     auth = f"Bearer {new_key(mlapi_env)}"
     single = scratch / "single.json"
     single.write_text(json.dumps(SINGLE))
-    naive_env = {"NAIVE_MODEL": str(newest("sentiment") / "model.joblib")}
+    joblib.dump(trained_model("sentiment").pipeline, scratch / "naive.joblib")  # the naive way: a pickle
+    naive_env = {"NAIVE_MODEL": str(scratch / "naive.joblib")}
     with (gunicorn("floor_server:app", {}, "/", BENCH) as (floor_port, _, floor_ready),
           gunicorn("naive_server:app", naive_env, "/", BENCH) as (naive_port, _, naive_ready),
           gunicorn("wsgi:app", mlapi_env, "/api/v1/health") as (port, master, ready),

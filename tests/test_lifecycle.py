@@ -76,7 +76,7 @@ def test_another_worker_switches_on_its_next_sync(make_app, runner):
 def test_a_corrupt_version_never_becomes_active(make_app, runner, artifacts):
     serving_elsewhere = make_app()
     train(runner)
-    model_file = artifacts / "sentiment" / "v2" / "model.joblib"
+    model_file = artifacts / "sentiment" / "v2" / "model.skops"
     model_file.write_bytes(model_file.read_bytes()[:-10])
     refused = runner.invoke(args=["models", "activate", "sentiment", "v2"])
     assert refused.exit_code != 0 and "sha256" in refused.output

@@ -66,7 +66,7 @@ def test_active_versions_and_rate_limit_rejections(make_app):
 def test_model_load_failures_are_counted(artifacts, make_app):
     client = make_app().test_client()
     before = value(scrape(client), "mlapi_model_load_failures_total", use_case="fraud")
-    (Path(artifacts) / "fraud" / "v1" / "model.joblib").write_bytes(b"tampered")
+    (Path(artifacts) / "fraud" / "v1" / "model.skops").write_bytes(b"tampered")
     after = value(scrape(make_app().test_client()), "mlapi_model_load_failures_total", use_case="fraud")
     assert after == before + 1
 

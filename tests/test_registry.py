@@ -19,7 +19,7 @@ def add_version(artifacts) -> str:
 
 
 def corrupt(artifacts, version):
-    path = artifacts / "sentiment" / version / "model.joblib"
+    path = artifacts / "sentiment" / version / "model.skops"
     path.write_bytes(path.read_bytes() + b"tampered")
 
 

@@ -30,7 +30,7 @@ class Dataset(Schema):
 class VersionCard(Schema):
     version = fields.String(required=True, metadata={"example": "v1"})
     created_at = fields.String(required=True, metadata={"format": "date-time"})
-    sha256 = fields.String(required=True, metadata={"description": "Of model.joblib, checked before it loads."})
+    sha256 = fields.String(required=True, metadata={"description": "Of model.skops, checked before it loads."})
     metrics = fields.Dict(required=True, metadata={"description": "Held-out results."})
     dataset = fields.Nested(Dataset, required=True)
     params = fields.Dict(required=True)

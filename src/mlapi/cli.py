@@ -31,19 +31,19 @@ NAMES = [use_case.name for use_case in USE_CASES]
 def train_command(name: str, missing: bool, sample: float, activate: bool) -> None:
     """Train NAME (or all) as a new version and print its held-out metrics.
 
-    The version that serves stays the same unless --activate is given, so the
-    new card can be compared first (flask --app mlapi models list).
+    The version that serves stays the same unless --activate is given (or nothing
+    was active yet), so the new card can be compared first (flask --app mlapi models list).
     """
     data_dir = Path(current_app.config["DATA_DIR"])
     for chosen in NAMES if name == "all" else [name]:
         if missing and registry.versions(chosen):
             click.echo(f"{chosen}: already trained ({registry.versions(chosen)[-1]}), skipped")
             continue
-        registry.pin(chosen)
         steps = registry.use_cases[chosen].training_steps
         with click.progressbar(length=len(steps) + 1, label=f"Training {chosen}", item_show_func=lambda s: s) as bar:
             card = train_use_case(registry, chosen, data_dir, sample, step=lambda label: bar.update(1, label))
             bar.update(1, "saved")
+        registry.pin(chosen)  # the first version trained becomes the active one; later ones wait for --activate
         click.echo(f"{chosen} {card['version']} held-out metrics:")
         for metric, value in card["metrics"].items():
             click.echo(f"  {metric}: {value}")

@@ -1,12 +1,15 @@
 """The model registry: versions on disk, an integrity check, and the active pointer.
 
-    artifacts/<name>/<version>/model.joblib   the fitted model (written by training only)
-    artifacts/<name>/<version>/card.json      version, created_at, sha256, metrics, ...
+    artifacts/<name>/<version>/model.skops   the fitted model (skops: loads without running code)
+    artifacts/<name>/<version>/card.json     version, created_at, sha256, metrics, ...
 
-A model file is unpickled only after its sha256 matches its card. The active
-version of each model lives in the database (newest when none was chosen);
-if it fails to load, the newest version that loads is served instead and
-:meth:`Registry.health` reports the problem.
+A model file is read only after its sha256 matches its card, and only if every type it names
+is on the server's allow-list (:mod:`mlapi.model_files`); a pickle is never loaded. The active
+version of each model is always an explicit choice recorded in the database: the first start
+records the newest version, and after that a new folder serves only once an admin activates it.
+If the active version fails to load, the version active before it serves instead and
+:meth:`Registry.health` reports the problem; a refused version is tried again when its files
+change or when it is activated again.
 
 Hot swap: every worker process reads the active versions from the database
 once a second (:meth:`Registry.sync`, in a background thread), loads and
@@ -27,7 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import joblib
 from flask import Flask, Request, current_app
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -38,17 +40,19 @@ from mlapi.background import ProcessLoop
 from mlapi.errors import ModelUnavailable
 from mlapi.extensions import db
 from mlapi.metrics import model_load_failures_total
+from mlapi.model_files import MLAPI_TYPES, TypeNotAllowed, load_model, save_model
 from mlapi.usecase import Trained, UseCase
 
 log = logging.getLogger(__name__)
 
-MODEL_FILE = "model.joblib"
+MODEL_FILE = "model.skops"
+PICKLE_FILE = "model.joblib"  # what versions saved before skops hold: never loaded
 CARD_FILE = "card.json"
 VERSION = re.compile(r"v(\d+)")
 
 
 class ActiveVersion(db.Model):
-    """The version of a model chosen to serve; absent means the newest."""
+    """The version of a model chosen to serve (recorded at the first start, then by admins)."""
 
     __tablename__ = "active_versions"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -94,12 +98,16 @@ class Registry:
         self.use_cases = {use_case.name: use_case for use_case in use_cases}
         self.loaded: dict[str, Loaded] = {}
         self.problems: dict[str, list[str]] = {}
-        self.refused: set[tuple[str, str]] = set()  # (name, version) that failed: not retried by sync
+        self.refused: dict[tuple[str, str], tuple] = {}  # (name, version) -> what it was refused with
 
     # Reading what is on disk
 
     def versions(self, name: str) -> list[str]:
-        """Complete versions of ``name`` (those with a card), oldest first."""
+        """Complete versions of ``name`` (a card and a skops model file), oldest first."""
+        return [v for v in self.folders(name) if (self.artifacts_dir / name / v / MODEL_FILE).is_file()]
+
+    def folders(self, name: str) -> list[str]:
+        """Every version folder of ``name`` with a card, whatever its model file, oldest first."""
         folder = self.artifacts_dir / name
         if not folder.is_dir():
             return []
@@ -110,72 +118,122 @@ class Registry:
         """The card of one version, as written by training."""
         return json.loads((self.artifacts_dir / name / version / CARD_FILE).read_text())
 
-    def active_version(self, name: str, chosen: str | None = None) -> str | None:
-        """The chosen version (from the database unless given), else the newest; None when untrained."""
-        if chosen is None:
-            row = db.session.get(ActiveVersion, name)
-            chosen = row.version if row else None
-        versions = self.versions(name)
-        if chosen in versions:
-            return chosen
-        return versions[-1] if versions else None
+    def chosen_versions(self) -> dict[str, tuple[str, datetime]]:
+        """The recorded choice of every use case that has one: version and when it was chosen."""
+        return {row.name: (row.version, row.changed_at) for row in db.session.scalars(select(ActiveVersion))}
+
+    def active_version(self, name: str) -> str | None:
+        """The version recorded as active, or None when none is recorded (nothing trained yet)."""
+        row = db.session.get(ActiveVersion, name)
+        return row.version if row else None
+
+    def fingerprint(self, name: str, version: str) -> tuple:
+        """Size and modification time of the version's files: they change when a copy completes."""
+        folder = self.artifacts_dir / name / version
+        stats = []
+        for file in (CARD_FILE, MODEL_FILE):
+            try:
+                stat = (folder / file).stat()
+                stats.append((stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                stats.append(None)
+        return tuple(stats)
 
     # Loading
 
     def load(self, name: str, version: str) -> Loaded:
-        """Load one version after checking its sha256 against its card.
+        """Load one version after checking its sha256 against its card and its types against the allow-list.
 
-        :raises ArtifactRefused: the card or model is missing, or the hash differs.
+        :raises ArtifactRefused: the card or model is missing, the hash differs, or a type is not allowed.
         """
         folder = self.artifacts_dir / name / version
         try:
             card = self.card(name, version)
+            if not (folder / MODEL_FILE).is_file() and (folder / PICKLE_FILE).is_file():
+                raise ArtifactRefused(f"{name} {version}: {PICKLE_FILE} is a pickle, which mlapi never loads; "
+                                      f"train again: flask --app mlapi train {name}")
             if sha256_of(folder / MODEL_FILE) != card["sha256"]:
                 raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
-            model = joblib.load(folder / MODEL_FILE)
-        except Exception as error:  # unreadable card, missing file, unpickling failure
+            model = load_model(folder / MODEL_FILE, MLAPI_TYPES)
+        except Exception as error:  # unreadable card, missing file, a type not allowed, a damaged file
             model_load_failures_total.labels(name).inc()
             if isinstance(error, ArtifactRefused):
                 raise
+            if isinstance(error, TypeNotAllowed):
+                raise ArtifactRefused(f"{name} {version}: {error}") from error
             raise ArtifactRefused(f"{name} {version}: cannot be loaded ({type(error).__name__})") from error
         return Loaded(name, version, model, card)
 
     def load_active(self) -> None:
-        """Load the active version of every use case, falling back to the newest good one."""
+        """Load the active version of every use case.
+
+        If the active version fails, the versions active before it are tried, most recent first:
+        never a version nobody chose. With none recorded (the first start), the newest version that
+        loads is recorded as the active one.
+        """
+        chosen = self.chosen_versions()
         for name in self.use_cases:
             self.problems[name] = []
-            wanted = self.active_version(name)
-            if wanted is None:
-                self.problems[name].append(f"{name}: no trained version; run 'flask --app mlapi train {name}'")
+            wanted, chosen_at = chosen.get(name, (None, None))
+            candidates = [wanted] + [v for v in self.history(name) if v != wanted] if wanted else \
+                list(reversed(self.versions(name)))
+            if not candidates:
+                self.problems[name].append(self.nothing_to_serve(name))
                 continue
-            candidates = [wanted] + [v for v in reversed(self.versions(name)) if v != wanted]
             for version in candidates:
                 try:
                     self.loaded[name] = self.load(name, version)
                     break
                 except ArtifactRefused as refused:
-                    self.refuse(name, version, refused)
-            if name in self.loaded and self.problems[name]:
+                    self.refuse(name, version, refused, chosen_at if version == wanted else None)
+            if wanted is None and name in self.loaded:
+                self.record_first(name, self.loaded[name].version)
+            elif name in self.loaded and self.problems[name]:
                 self.problems[name].append(f"{name}: serving {self.loaded[name].version} instead of {wanted}")
 
-    def refuse(self, name: str, version: str, refused: ArtifactRefused) -> None:
+    def nothing_to_serve(self, name: str) -> str:
+        """Why ``name`` has no version to serve, and what to run."""
+        pickled = [v for v in self.folders(name) if (self.artifacts_dir / name / v / PICKLE_FILE).is_file()]
+        if pickled:
+            return (f"{name}: {', '.join(pickled)} hold a pickle ({PICKLE_FILE}), which mlapi never loads; "
+                    f"train again: flask --app mlapi train {name}")
+        return f"{name}: no trained version; run 'flask --app mlapi train {name}'"
+
+    def record_first(self, name: str, version: str) -> None:
+        """Record ``version`` as active where no choice was recorded yet (the first start or training)."""
+        self.choose(name, version)
+        log.info("%s: no active version was recorded; %s recorded as active", name, version)
+
+    def history(self, name: str) -> list[str]:
+        """The versions once active, most recent first, each once."""
+        rows = db.session.scalars(
+            select(Activation.version).where(Activation.name == name).order_by(Activation.id.desc())
+        ).all()
+        return list(dict.fromkeys(rows))
+
+    def refuse(self, name: str, version: str, refused: ArtifactRefused, chosen_at: datetime | None = None) -> None:
         log.error("model refused: %s", refused)
-        self.refused.add((name, version))
+        self.refused[(name, version)] = (self.fingerprint(name, version), chosen_at)
         self.problems[name].append(str(refused))
 
     def sync(self) -> None:
-        """Serve what the database says is active now; a version that fails is never served."""
-        chosen = {row.name: row.version for row in db.session.scalars(select(ActiveVersion))}
-        for name in self.use_cases:
-            wanted = self.active_version(name, chosen.get(name))
+        """Serve what the database says is active now.
+
+        A refused version is tried again only when its files changed or it was activated again since.
+        """
+        for name, (wanted, chosen_at) in self.chosen_versions().items():
             serving = self.loaded.get(name)
-            if wanted is None or (serving and serving.version == wanted) or (name, wanted) in self.refused:
+            if name not in self.use_cases or (serving and serving.version == wanted):
+                continue
+            if self.refused.get((name, wanted)) == (self.fingerprint(name, wanted), chosen_at):
                 continue
             try:
                 loaded = self.load(name, wanted)
             except ArtifactRefused as refused:
-                self.refuse(name, wanted, refused)
+                self.problems[name] = [p for p in self.problems.get(name, []) if not p.startswith(f"{name} {wanted}:")]
+                self.refuse(name, wanted, refused, chosen_at)
                 continue
+            self.refused.pop((name, wanted), None)
             self.loaded[name] = loaded
             self.problems[name] = []
             log.info("now serving %s %s", name, wanted)
@@ -195,10 +253,11 @@ class Registry:
 
         :raises ArtifactRefused: the version does not exist or fails its check.
         """
-        if version not in self.versions(name):
+        if version not in self.folders(name):
             raise ArtifactRefused(f"{name} has no version {version}")
         loaded = self.load(name, version)
         self.choose(name, version)
+        self.refused.pop((name, version), None)
         self.loaded[name] = loaded
         self.problems[name] = []
         return loaded
@@ -211,10 +270,10 @@ class Registry:
         db.session.commit()
 
     def pin(self, name: str) -> None:
-        """Make the version serving now the chosen one, so that a newer version does not take over."""
-        current = self.active_version(name)
-        if current is not None and db.session.get(ActiveVersion, name) is None:
-            self.choose(name, current)
+        """Record the newest version as active when none that can load is recorded (the first training)."""
+        versions = self.versions(name)
+        if versions and self.active_version(name) not in versions:
+            self.record_first(name, versions[-1])
 
     def rollback(self, name: str) -> Loaded:
         """Go back to the version that was active before the current one.
@@ -222,10 +281,7 @@ class Registry:
         :raises ArtifactRefused: there is none left, or it fails its check.
         """
         current = self.active_version(name)
-        history = db.session.scalars(
-            select(Activation.version).where(Activation.name == name).order_by(Activation.id.desc())
-        ).all()
-        earlier = [v for v in history if v != current and v in self.versions(name)]
+        earlier = [v for v in self.history(name) if v != current and v in self.versions(name)]
         if not earlier:
             raise ArtifactRefused(f"{name} has no earlier active version to roll back to")
         return self.activate(name, earlier[0])
@@ -238,7 +294,7 @@ class Registry:
         serving = self.loaded.get(name)
         if version == self.active_version(name) or (serving and serving.version == version):
             raise ArtifactRefused(f"{name} {version} is active: activate another version before deleting it")
-        if version not in self.versions(name):
+        if version not in self.folders(name):
             raise ArtifactRefused(f"{name} has no version {version}")
         shutil.rmtree(self.artifacts_dir / name / version)
 
@@ -255,11 +311,10 @@ class Registry:
 
         The card is written last, so a half-written version is never listed.
         """
-        versions = self.versions(name)
-        number = max((int(v[1:]) for v in versions), default=0) + 1
-        folder = self.artifacts_dir / name / f"v{number}"
+        taken = [int(p.name[1:]) for p in (self.artifacts_dir / name).glob("v*") if VERSION.fullmatch(p.name)]
+        folder = self.artifacts_dir / name / f"v{max(taken, default=0) + 1}"
         folder.mkdir(parents=True, exist_ok=False)
-        joblib.dump(trained.model, folder / MODEL_FILE)
+        save_model(trained.model, folder / MODEL_FILE)
         card = {
             "version": folder.name,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -4,12 +4,12 @@ import csv
 import re
 from pathlib import Path
 
-import joblib
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mlapi.config import Config
+from mlapi.model_files import MLAPI_TYPES, load_model, save_model
 from mlapi.sentiment import compiled, model
 from mlapi.sentiment.compiled import CompiledSentiment, check_compilable, term_of
 from tests.conftest import SAMPLE
@@ -102,8 +102,8 @@ def test_forgetting_the_word_cache_changes_nothing(trained, texts, monkeypatch):
 
 def test_saved_without_the_compiled_form_and_rebuilt_on_load(trained, tmp_path):
     assert "compiled" not in trained.__getstate__()
-    joblib.dump(trained, tmp_path / "model.joblib")
-    loaded = joblib.load(tmp_path / "model.joblib")
+    save_model(trained, tmp_path / "model.skops")
+    loaded = load_model(tmp_path / "model.skops", MLAPI_TYPES)
     assert isinstance(loaded.compiled, CompiledSentiment)
     assert model.predict(loaded, [{"text": EDGE_CASES[-2]}]) == model.predict(trained, [{"text": EDGE_CASES[-2]}])
 

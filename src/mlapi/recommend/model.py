@@ -22,6 +22,7 @@ come from a small grid on the evaluation below (the result is flat around them).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +66,17 @@ class Recommender:
     popularity: np.ndarray  # (n_movies,) trend plus a little all-time popularity, in [0, 1.01]
     n_ratings: np.ndarray  # (n_movies,)
     index: dict[int, int]  # IMDb number -> row
+
+    def __getstate__(self) -> dict:
+        """Saved with the titles and genres as JSON text and without the index (rebuilt at load):
+        skops writes each item of a Python list or dict as a node of its own, slow to read back."""
+        state = {**self.__dict__, "titles": json.dumps(self.titles), "genres": json.dumps(self.genres)}
+        del state["index"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state, titles=json.loads(state["titles"]), genres=json.loads(state["genres"]))
+        self.index = {int(movie_id): row for row, movie_id in enumerate(self.movie_ids)}
 
 
 @dataclass

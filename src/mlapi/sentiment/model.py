@@ -7,7 +7,9 @@ positive and negative vocabulary beyond airlines). Measured on a fixed held-out
 """
 from __future__ import annotations
 
+import copy
 import csv
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,10 +50,21 @@ class SentimentModel:
         self.compiled = CompiledSentiment(self.pipeline, self.centred_coef)
 
     def __getstate__(self) -> dict:
-        """Saved without the compiled form: it is rebuilt from the pipeline whenever the model loads."""
-        return {"pipeline": self.pipeline, "centred_coef": self.centred_coef}
+        """Saved without the compiled form (rebuilt whenever the model loads), each vectoriser's
+        vocabulary as one JSON list of its terms in column order: skops writes a dict as one node
+        per word, which made the file 89 MB and its load take seconds."""
+        pipeline = copy.deepcopy(self.pipeline)
+        vocabularies = {}
+        for name, vectorizer in pipeline.named_steps["features"].transformer_list:
+            vocabularies[name] = json.dumps(sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get))
+            del vectorizer.vocabulary_
+        return {"pipeline": pipeline, "centred_coef": self.centred_coef, "vocabularies": vocabularies}
 
     def __setstate__(self, state: dict) -> None:
+        vocabularies = state.pop("vocabularies", {})
+        for name, vectorizer in state["pipeline"].named_steps["features"].transformer_list:
+            if name in vocabularies:
+                vectorizer.vocabulary_ = {term: column for column, term in enumerate(json.loads(vocabularies[name]))}
         self.__dict__.update(state)
         self.__post_init__()
 

@@ -1,0 +1,62 @@
+"""Model files in the skops format: written and read without ever running code from the file.
+
+A pickle (joblib's format) runs whatever its bytes name as it loads, so a file dropped into
+``artifacts/`` could run code in every worker. skops stores the same objects as data: loading
+first lists the types a file names, and mlapi refuses the file unless every type is on a
+server-side allow-list, never read from the file itself:
+
+- what skops trusts by default (scikit-learn estimators, NumPy and SciPy types, builtins);
+- ``PLAIN_DATA_TYPES``: scikit-learn and SciPy helpers that skops lists but that only hold data;
+- ``MLAPI_TYPES``: the use cases' own model classes, plain dataclasses that mlapi wrote.
+
+A new type in a model makes ``load_model`` refuse it, naming the type: add it here after checking
+that building it from data runs no code (no ``__setstate__`` or ``__reduce__`` that acts).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import skops.io as sio
+
+PLAIN_DATA_TYPES = frozenset({
+    "scipy.sparse._csr.csr_matrix",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+})
+MLAPI_TYPES = frozenset({
+    "mlapi.demand.model.DemandModel",
+    "mlapi.demand.model.Series",
+    "mlapi.fraud.model.FraudModel",
+    "mlapi.recommend.model.Recommender",
+    "mlapi.sentiment.model.SentimentModel",  # its __setstate__ rebuilds the compiled form from the pipeline
+    "mlapi.xray.model.PatchFeatures",
+})
+
+
+class TypeNotAllowed(Exception):
+    """The file names a type outside the allow-list; ``types`` lists them."""
+
+    def __init__(self, types: list[str]) -> None:
+        super().__init__(f"types not allowed in a model file: {', '.join(types)}")
+        self.types = types
+
+
+def save_model(model: Any, path: Path) -> None:
+    """Write ``model`` to ``path`` in the skops format."""
+    sio.dump(model, path)
+
+
+def load_model(path: Path, allowed: Iterable[str] = ()) -> Any:
+    """Read a skops file whose every type is trusted by skops, in PLAIN_DATA_TYPES, or in ``allowed``.
+
+    :raises TypeNotAllowed: the file names any other type (nothing of it was built).
+    """
+    listed = sio.get_untrusted_types(file=path)
+    trusted = PLAIN_DATA_TYPES | set(allowed)
+    refused = sorted(set(listed) - trusted)
+    if refused:
+        raise TypeNotAllowed(refused)
+    return sio.load(path, trusted=listed)
