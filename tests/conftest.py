@@ -56,6 +56,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "USAGE_FLUSH_SECONDS": 0,
         "LOG_FLUSH_SECONDS": 0,
         "REQUEST_LOG_FLUSH_SECONDS": 0,
+        "MONITOR_CACHE_SECONDS": 0,
     }
 
 

@@ -1,23 +1,30 @@
 """The last hour from the prediction log: /monitor, its drift flag, and /api/v1/usage per key."""
 import json
-from datetime import timedelta
+import time
+from collections import Counter
 
 import pytest
+from sqlalchemy import select
 
 from mlapi.auth import create_key
 from mlapi.extensions import db
 from mlapi.monitor import DRIFT_MIN_ITEMS, last_hour
-from mlapi.monitoring import PredictionLog, utc_now
+from mlapi.monitoring import Pending, PredictionLog
 from mlapi.registry import registry
+from mlapi.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
 
 
 def add_rows(app, count: int, minutes_ago: float = 1, **fields) -> None:
-    """``count`` log rows of one kind, ``minutes_ago`` before now."""
+    """``count`` logged predictions of one kind, ``minutes_ago`` before now, written as the workers write them."""
     row = {"request_id": "r", "use_case": "sentiment", "version": "v1", "channel": "api", "status": 200,
            "latency_ms": 10.0, "items": 1, "labels": None, "key_name": None, **fields}
-    with app.app_context():
-        db.session.add_all(PredictionLog(at=utc_now() - timedelta(minutes=minutes_ago), **row) for _ in range(count))
-        db.session.commit()
+    at = time.time() - minutes_ago * 60
+    writer = app.extensions["prediction_log"]
+    for _ in range(count):
+        writer.add(Pending(at, row["request_id"], row["use_case"], row["version"], row["key_name"], row["channel"],
+                           row["status"], row["latency_ms"] / 1000, row["items"],
+                           Counter(json.loads(row["labels"]) if row["labels"] else {}), None))
+    writer.flush()
 
 
 def activity(app, name: str = "sentiment"):
@@ -34,14 +41,14 @@ def test_the_hour_per_use_case(app):
     add_rows(app, 3, minutes_ago=30.5, latency_ms=10.0)
     add_rows(app, 1, minutes_ago=0.5, latency_ms=50.0)
     add_rows(app, 2, minutes_ago=0.5, status=422, latency_ms=1.0)
-    add_rows(app, 4, minutes_ago=0.5, status=429, latency_ms=1.0)
+    add_rows(app, 4, minutes_ago=0.5, status=503, latency_ms=1.0)
     add_rows(app, 5, minutes_ago=61)  # outside the window
     add_rows(app, 2, use_case="fraud")
     sentiment = activity(app)
-    assert (sentiment.requests, sentiment.errors, sentiment.rate_limited) == (10, 2, 4)
+    assert (sentiment.requests, sentiment.errors, sentiment.items) == (10, 6, 4)
     assert sentiment.per_minute[29] == 3 and sentiment.per_minute[59] == 7 and sum(sentiment.per_minute) == 10
     assert sentiment.failed_per_minute[59] == 6
-    assert sentiment.p50_ms == 10.0 and 40 < sentiment.p95_ms <= 50  # answered requests only
+    assert 5 < sentiment.p50_ms <= 10 and 20 < sentiment.p95_ms <= 50  # answered requests, within their buckets
     assert sentiment.version == "v1"
     assert activity(app, "fraud").requests == 2
 
@@ -121,10 +128,50 @@ def test_usage_is_for_admins_with_a_valid_window(client, keys):
     assert client.get("/api/v1/usage?minutes=x", headers={"X-API-Key": keys["admin"]}).status_code == 422
 
 
-def test_the_live_view_and_metrics_are_never_rate_limited(make_app):
-    client = make_app(RATELIMIT_ANONYMOUS="1/minute").test_client()
+def test_metrics_are_never_rate_limited_the_live_view_is_like_pages(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="2/minute").test_client()
     for _ in range(3):
-        for path in ("/monitor", "/monitor/panel", "/metrics"):
-            assert client.get(path).status_code == 200
-    assert client.get("/sentiment").status_code == 200
-    assert client.get("/sentiment").status_code == 429  # pages still are
+        assert client.get("/metrics").status_code == 200
+    assert [client.get(path).status_code for path in ("/monitor", "/monitor/panel", "/sentiment")] == [200, 200, 429]
+
+
+def test_429s_come_from_the_metrics_and_leave_no_rows(make_app):
+    app = make_app(RATELIMIT_ANONYMOUS="1/minute")
+    client = app.test_client()
+    before = activity(app).rate_limited
+    statuses = [client.post("/api/v1/sentiment", json={"text": "hi"}).status_code for _ in range(4)]
+    assert statuses == [200, 429, 429, 429]
+    app.extensions["held_counts"].apply()
+    assert activity(app).rate_limited == before + 3
+    with app.app_context():
+        app.extensions["prediction_log"].flush()
+        assert [row.status for row in db.session.scalars(select(PredictionLog))] == [200]
+
+
+def test_the_summary_is_bounded_and_cached(make_app):
+    app = make_app(MONITOR_CACHE_SECONDS=60)
+    add_rows(app, 3, labels=json.dumps({"positive": 1}))
+    client = app.test_client()
+    assert 'id="monitor-sentiment"' in client.get("/monitor/panel").get_data(as_text=True)
+    add_rows(app, 1000, labels=json.dumps({"negative": 1}))
+    with app.app_context():
+        cached, _ = app.extensions["monitor_summary"].get()
+    assert next(a for a in cached if a.name == "sentiment").requests == 3  # the same summary for a minute
+    assert activity(app).requests == 1003
+
+
+def test_a_minute_is_one_row_per_worker_updated_in_place(app):
+    add_rows(app, 3, minutes_ago=0)
+    add_rows(app, 2, minutes_ago=0, status=422)
+    with app.app_context():
+        [row] = db.session.scalars(select(TrafficMinute).where(TrafficMinute.use_case == "sentiment")).all()
+        assert (row.requests, row.errors, row.items) == (5, 2, 3)
+
+
+def test_percentiles_are_interpolated_within_their_bucket():
+    counts = [0] * (len(LATENCY_BOUNDS_MS) + 1)
+    assert percentile(counts, 0.5) is None
+    counts[LATENCY_BOUNDS_MS.index(10)] = 10  # ten requests between 5 and 10 ms
+    assert percentile(counts, 0.5) == 7.5 and percentile(counts, 1.0) == 10
+    counts[-1] = 10  # and ten over the last bound
+    assert percentile(counts, 0.95) == LATENCY_BOUNDS_MS[-1]

@@ -52,6 +52,23 @@ def test_batches_pages_and_refusals_are_logged_reads_are_not(app, client):
     assert sum(json.loads(rows[1].labels).values()) == 3
 
 
+def test_requests_refused_before_the_model_leave_no_row(make_app):
+    app = make_app(RATELIMIT_ANONYMOUS="6/minute")
+    client = app.test_client()
+    client.post("/api/v1/sentiment", json={"text": "hi"}, headers={"X-API-Key": "mlapi_nope_nope"})  # 401
+    client.post("/api/v1/sentiment", data="text", headers={"Content-Type": "text/plain"})  # 415
+    client.post("/api/v1/sentiment", data="{not json", headers={"Content-Type": "application/json"})  # 400
+    client.post("/api/v1/sentiment", json={"text": "x" * (7 * 1024 * 1024)})  # 413
+    client.post("/api/v1/sentiment", json={"tweet": "hi"})  # 422: the schema was asked
+    client.post("/api/v1/sentiment", json={"text": "hi"})  # 200
+    assert client.post("/api/v1/sentiment", json={"text": "hi"}).status_code == 429
+    assert [row.status for row in logged(app)] == [422, 200]
+    app.extensions["held_counts"].apply()
+    exposed = client.get("/metrics").get_data(as_text=True)
+    for status in (401, 415, 400, 413):  # still counted in the metrics
+        assert f'endpoint="/api/v1/sentiment",method="POST",status="{status}"' in exposed
+
+
 def test_rows_past_retention_are_pruned(make_app):
     app = make_app(LOG_RETENTION_DAYS=7)
     now = utc_now()

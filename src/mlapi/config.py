@@ -33,6 +33,7 @@ class Config:
     MONITORING_ENABLED = True  # false: no metrics and no prediction log (benchmarks measure their cost)
     LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its prediction log rows
     LOG_RETENTION_DAYS = 30  # prediction log rows older than this are deleted
+    MONITOR_CACHE_SECONDS = 5.0  # how long each worker reuses its summary of the last hour for /monitor
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks)
     LOG_LEVEL = "INFO"
     REQUEST_LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its request log lines

@@ -115,14 +115,30 @@ class ActiveVersions:
         yield gauge
 
 
-def exposition() -> Response:
-    """Every metric in Prometheus text format: all workers' values plus the active versions."""
-    current_app.extensions["held_counts"].apply()  # this worker's, up to this request
+def every_worker() -> CollectorRegistry:
+    """The metrics of every worker added up (under gunicorn), or this process's."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         collected = CollectorRegistry()
         MultiProcessCollector(collected)
-    else:
-        collected = REGISTRY
+        return collected
+    return REGISTRY
+
+
+def rate_limited_counts() -> dict[str, int]:
+    """429s per use case since the server started, every worker's added up."""
+    counts: collections.Counter = collections.Counter()
+    for family in every_worker().collect():
+        if family.name == "mlapi_rate_limited":
+            for sample in family.samples:
+                if sample.name == "mlapi_rate_limited_total":
+                    counts[sample.labels["use_case"]] += int(sample.value)
+    return dict(counts)
+
+
+def exposition() -> Response:
+    """Every metric in Prometheus text format: all workers' values plus the active versions."""
+    current_app.extensions["held_counts"].apply()  # this worker's, up to this request
+    collected = every_worker()
     active = CollectorRegistry()
     active.register(ActiveVersions(current_app.extensions["registry"]))
     return Response(generate_latest(collected) + generate_latest(active), content_type=CONTENT_TYPE_LATEST)

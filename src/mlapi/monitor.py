@@ -1,6 +1,10 @@
 """The last hour of traffic, from the prediction log: what ``/monitor`` shows and ``/api/v1/usage`` answers.
 
 The log is in the shared database, so every worker and every instance tells the same story.
+``/monitor`` reads the per-minute tallies the workers write beside the log (:mod:`mlapi.traffic`):
+a few hundred rows an hour however busy it was, and each worker reuses its summary for
+``MONITOR_CACHE_SECONDS``. Requests refused before a model was asked (401, 413, 415, 429, ...)
+are not logged: the 429s shown come from the metrics, counted since the server started.
 
 Drift: each trained version's card holds ``label_shares``, the classes it predicted on
 held-out data. The classes predicted in the last hour are compared with them by total
@@ -11,19 +15,21 @@ match, 1 when they share nothing), flagged from ``DRIFT_DISTANCE`` once
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
 from sqlalchemy import case, func, select
 
 from mlapi.extensions import db
+from mlapi.metrics import rate_limited_counts
 from mlapi.monitoring import PredictionLog, utc_now
 from mlapi.registry import registry
+from mlapi.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
 
 WINDOW_MINUTES = 60
-MAX_ROWS = 100_000  # the newest rows of the hour; a busier hour is summarised from these
 DRIFT_MIN_ITEMS = 50
 DRIFT_DISTANCE = 0.2
 CHART_WIDTH, CHART_HEIGHT, BAR = 600, 90, 10  # one bar a minute
@@ -43,8 +49,8 @@ class Activity:
     name: str
     title: str
     version: str | None
-    errors: int = 0  # answered 4xx or 5xx, other than 429
-    rate_limited: int = 0
+    errors: int = 0  # answered 4xx or 5xx
+    rate_limited: int = 0  # 429s since the server started (from the metrics)
     items: int = 0
     p50_ms: float | None = None
     p95_ms: float | None = None
@@ -70,44 +76,52 @@ class Activity:
 
 
 def last_hour(now: datetime | None = None) -> list[Activity]:
-    """Every use case's requests, latency, errors, 429s and predicted classes over the last hour."""
+    """Every use case's requests, latency, errors and predicted classes over the last hour."""
     now = now or utc_now()
-    since = now - timedelta(minutes=WINDOW_MINUTES)
-    by_use_case: dict[str, list] = {}
-    for row in rows_since(since):
-        by_use_case.setdefault(row.use_case, []).append(row)
-    activities = []
+    since = (now - timedelta(minutes=WINDOW_MINUTES - 1)).replace(second=0, microsecond=0)
+    activities = {}
     for name, use_case in registry.use_cases.items():
         loaded = registry.loaded.get(name)
-        activity = Activity(name, use_case.title, loaded.version if loaded else None)
-        classes: Counter = Counter()
-        answered = []
-        for row in by_use_case.get(name, []):
-            minute = min(int((row.at - since).total_seconds() // 60), WINDOW_MINUTES - 1)
-            activity.per_minute[minute] += 1
-            if row.status == 429:
-                activity.rate_limited += 1
-            elif row.status >= 400:
-                activity.errors += 1
-            else:
-                answered.append(row.latency_ms)
-                activity.items += row.items
-                classes.update(json.loads(row.labels) if row.labels else {})
-            if row.status >= 400:
-                activity.failed_per_minute[minute] += 1
-        if answered:
-            activity.p50_ms, activity.p95_ms = (round(float(v), 1) for v in np.percentile(answered, [50, 95]))
-        compare_classes(activity, classes, loaded.card.get("label_shares") if loaded else None)
-        activities.append(activity)
-    return activities
+        activities[name] = Activity(name, use_case.title, loaded.version if loaded else None)
+    classes: dict[str, Counter] = {name: Counter() for name in activities}
+    latencies = {name: [0] * (len(LATENCY_BOUNDS_MS) + 1) for name in activities}
+    for row in db.session.scalars(select(TrafficMinute).where(TrafficMinute.minute >= since)):
+        activity = activities.get(row.use_case)
+        if activity is None:
+            continue
+        minute = min(max(int((row.minute - since).total_seconds() // 60), 0), WINDOW_MINUTES - 1)
+        activity.per_minute[minute] += row.requests
+        activity.failed_per_minute[minute] += row.errors
+        activity.errors += row.errors
+        activity.items += row.items
+        classes[row.use_case].update(json.loads(row.labels))
+        latencies[row.use_case] = [a + b for a, b in zip(latencies[row.use_case], json.loads(row.latencies),
+                                                         strict=True)]
+    limited = rate_limited_counts()
+    for name, activity in activities.items():
+        activity.rate_limited = limited.get(name, 0)
+        activity.p50_ms, activity.p95_ms = percentile(latencies[name], 0.5), percentile(latencies[name], 0.95)
+        loaded = registry.loaded.get(name)
+        compare_classes(activity, classes[name], loaded.card.get("label_shares") if loaded else None)
+    return list(activities.values())
 
 
-def rows_since(since: datetime) -> list:
-    """The log rows from ``since`` on, newest first, at most MAX_ROWS."""
-    columns = (PredictionLog.at, PredictionLog.use_case, PredictionLog.status, PredictionLog.latency_ms,
-               PredictionLog.items, PredictionLog.labels)
-    query = select(*columns).where(PredictionLog.at >= since).order_by(PredictionLog.at.desc()).limit(MAX_ROWS)
-    return db.session.execute(query).all()
+class CachedSummary:
+    """The last hour as one worker last computed it, reused for ``seconds``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.made_at, self.activities, self.now = -float("inf"), [], utc_now()
+
+    def get(self) -> tuple[list[Activity], datetime]:
+        """The summary and the time it describes; one request computes it while the others wait."""
+        with self.lock:
+            if time.monotonic() - self.made_at >= self.seconds:
+                self.now = utc_now()
+                self.activities = last_hour(self.now)
+                self.made_at = time.monotonic()
+            return self.activities, self.now
 
 
 def compare_classes(activity: Activity, counted: Counter, training: dict[str, float] | None) -> None:

@@ -2,7 +2,9 @@
 
 One ``after_request`` hook sees every response. Each is counted by route, method and
 status; a prediction (a POST to a use case's API, or a page that predicted) also adds
-its latency, its predicted classes and a row to the prediction log. The row holds
+its latency, its predicted classes and a row to the prediction log. A request refused
+before any model was asked (401, 413, 415, 429, a body that is not JSON, ...) is only
+counted: an anonymous flood of refusals must not grow the log that ``/monitor`` reads. The row holds
 time, use case, version, key name, channel, status, latency, item count, predicted
 classes and score: never the input, which can be personal data.
 
@@ -31,10 +33,12 @@ from mlapi import metrics
 from mlapi.auth import ANONYMOUS
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
+from mlapi.traffic import Tallies, TrafficMinute
 from mlapi.usecase import UseCase
 
 PRUNE_EVERY_SECONDS = 3600
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # any other is counted as "other"
+REFUSED_BEFORE_THE_MODEL = frozenset({400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 429, 431})
 
 
 class PredictionLog(db.Model):
@@ -91,7 +95,9 @@ class LogWriter:
         self.app = app
         self.counts = counts
         self.pending: list[Pending] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # guards pending: requests append while the flush takes
+        self.flushing = threading.Lock()  # one flush at a time: the loop's, or the one at exit
+        self.tallies = Tallies()
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
         self.pruned_at = -math.inf  # never: the first round prunes, however long the machine has been up
         self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.each_second)
@@ -109,14 +115,27 @@ class LogWriter:
         self.counts.add(answered, rate_limited, prediction)
 
     def flush(self) -> None:
-        """Apply the held counts to the metrics; write the pending rows in one insert."""
+        """Apply the held counts to the metrics; write the pending rows in one insert, and the traffic tallies."""
         self.counts.apply()
-        with self.lock:
-            rows, self.pending = self.pending, []
-        if rows:
+        with self.flushing:
+            with self.lock:
+                rows, self.pending = self.pending, []
+            for row in rows:
+                self.tallies.add(datetime.fromtimestamp(row.at, UTC).replace(tzinfo=None), row.use_case,
+                                 row.version, row.status, row.seconds * 1000, row.items, row.classes)
+            if not rows and not self.tallies.held:
+                return
             with self.app.app_context():
-                db.session.execute(insert(PredictionLog.__table__), [row.row() for row in rows])
-                db.session.commit()
+                try:
+                    if rows:
+                        db.session.execute(insert(PredictionLog.__table__), [row.row() for row in rows])
+                    self.tallies.write(db.session)
+                    db.session.commit()
+                except Exception:
+                    db.session.rollback()
+                    self.tallies.not_written()
+                    raise
+            self.tallies.written(utc_now())
 
     def each_second(self) -> None:
         """The loop's round: flush, and once an hour prune."""
@@ -128,13 +147,17 @@ class LogWriter:
     def prune(self) -> int:
         """Delete rows older than the retention period; how many went."""
         self.pruned_at = time.monotonic()
-        gone = db.session.execute(delete(PredictionLog).where(PredictionLog.at < utc_now() - self.retention))
+        oldest = utc_now() - self.retention
+        gone = db.session.execute(delete(PredictionLog).where(PredictionLog.at < oldest))
+        db.session.execute(delete(TrafficMinute).where(TrafficMinute.minute < oldest))
         db.session.commit()
         return gone.rowcount
 
 
-def is_prediction(req: Request, state: Any) -> bool:
-    """A POST to a use case's API (whatever the answer), or a page that called predict."""
+def is_prediction(req: Request, state: Any, status: int) -> bool:
+    """A POST to a use case's API, or a page that called predict, that got as far as validation."""
+    if status in REFUSED_BEFORE_THE_MODEL:
+        return False
     return state.get("predicting") is not None or (req.method == "POST" and req.path.startswith("/api/"))
 
 
@@ -161,7 +184,7 @@ def record(response: Response) -> Response:
     status = response.status_code
     caller, use_case = state.get("caller", ANONYMOUS), req.use_case
     rate_limited = (use_case.name if use_case else "-", caller.role) if status == 429 else None
-    if use_case is None or not is_prediction(req, state):
+    if use_case is None or not is_prediction(req, state, status):
         writer.count((endpoint, method, status), rate_limited)
         return response
     name = use_case.name

@@ -29,7 +29,7 @@ from mlapi.auth import ANONYMOUS, Caller
 from mlapi.registry import UseCaseRequest
 
 log = logging.getLogger(__name__)
-UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text", "web.monitor", "web.monitor_panel"}  # probes, the live view
+UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
 STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
 
@@ -128,7 +128,7 @@ def batch_cost(req: UseCaseRequest) -> int:
 
 
 def unlimited(req: Request) -> bool:
-    """Static files, probes and the live view are never counted (an unknown path is)."""
+    """Static files and probes are never counted (an unknown path is)."""
     endpoint = req.endpoint or ""
     return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
 

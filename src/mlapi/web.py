@@ -1,14 +1,13 @@
 """The home page, /models (versions), /monitor (the last hour, live) and /metrics (Prometheus)."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
 from mlapi import metrics
 from mlapi.auth import find_key
-from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, last_hour
-from mlapi.monitoring import utc_now
+from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, CachedSummary
 from mlapi.openapi import documented
 from mlapi.pages import curl_command, curl_get
 from mlapi.registry import ArtifactRefused, registry
@@ -70,9 +69,14 @@ def monitor_panel():
     return render_template("_monitor_panel.html", **monitor_context())
 
 
+@bp.record_once
+def make_summary(state) -> None:
+    state.app.extensions["monitor_summary"] = CachedSummary(state.app.config["MONITOR_CACHE_SECONDS"])
+
+
 def monitor_context() -> dict:
-    now = utc_now()
-    return {"activities": last_hour(now), "updated": now.strftime("%H:%M:%S"), "window": WINDOW_MINUTES,
+    activities, now = current_app.extensions["monitor_summary"].get()
+    return {"activities": activities, "updated": now.strftime("%H:%M:%S"), "window": WINDOW_MINUTES,
             "drift_distance": DRIFT_DISTANCE, "drift_min_items": DRIFT_MIN_ITEMS}
 
 
