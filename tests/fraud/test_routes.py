@@ -53,10 +53,26 @@ def test_each_bad_field_is_a_422_naming_it(client, transaction, field, message):
     assert f"transaction.{field}" in body["detail"]
 
 
-def test_non_finite_numbers_are_refused(client):
-    body = '{"transaction": ' + json.dumps(EXAMPLE_TRANSACTION).replace('"Amount": 21.05', '"Amount": NaN') + "}"
+def test_non_finite_or_huge_numbers_in_any_field_are_a_422_naming_the_range(client):
+    values = ["NaN", "Infinity", "-Infinity", "1e400", "1" + "0" * 400, "-1" + "0" * 400]
+    cases = [(field, value) for field in FEATURES for value in values]
+    batch = [dict(EXAMPLE_TRANSACTION, **{field: f"VALUE{i}"}) for i, (field, _) in enumerate(cases)]
+    body = json.dumps({"transactions": batch})
+    for i, (_, value) in enumerate(cases):
+        body = body.replace(f'"VALUE{i}"', value, 1)
     response = client.post("/api/v1/fraud", data=body, content_type="application/json")
-    assert response.status_code == 422 and "finite" in response.get_json()["errors"]["transaction"]["Amount"][0]
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["transactions"]
+    assert len(errors) == len(cases)
+    for i, (field, _) in enumerate(cases):
+        assert errors[str(i)] == {field: ["Must be a finite number from -1e+308 to 1e+308."]}
+
+
+def test_the_largest_numbers_in_any_field_are_scored(client):
+    batch = [dict(EXAMPLE_TRANSACTION, **{field: value}) for field in FEATURES for value in (1e308, -1e308, 10**308)]
+    results = fraud(client, {"transactions": batch}).get_json()["results"]
+    assert len(results) == len(batch)
+    assert all(0 <= r["fraud_probability"] <= 1 and abs(r["top_factors"][0]["contribution"]) <= 1 for r in results)
 
 
 @pytest.mark.parametrize("body, field", [({"transactions": []}, "transactions"), ({}, "_schema"),

@@ -1,22 +1,21 @@
 """Request and response schemas of the fraud API: the dataset's 30 fields, every one required, numeric and finite."""
-import math
-
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.fraud.model import FEATURES
 from mlapi.schemas import SingleOrBatch
 
 MAX_BATCH = 1000
+LIMIT = 1e308  # about float64's largest; a longer JSON integer arrives as a Python int with no float
 
 
 class Number(fields.Float):
-    """A finite JSON number: not a string, not a boolean."""
+    """A finite JSON number within float64's range: not a string, not a boolean, not a 400-digit integer."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValidationError("Must be a number.")
-        if not math.isfinite(value):
-            raise ValidationError("Must be a finite number.")
+        if not abs(value) <= LIMIT:  # NaN compares false; an int compares exactly, without converting
+            raise ValidationError(f"Must be a finite number from -{LIMIT:g} to {LIMIT:g}.")
         return float(value)
 
 
