@@ -47,3 +47,34 @@ def test_a_serving_worker_writes_its_lines_by_itself(make_app, caplog):
             time.sleep(0.01)
     [line] = request_lines(caplog)
     assert line.getMessage().startswith("request_id=by-itself ")
+
+
+FORGED = "2026-12-06 10:00:00,000 INFO mlapi.cli admin activated sentiment v9"
+
+
+def test_a_path_cannot_forge_a_request_line(make_app, caplog):
+    app = make_app()
+    with caplog.at_level(logging.INFO, logger="mlapi.requests"):
+        app.test_client().get(f"/api/v1/none%0a{FORGED.replace(' ', '%20')}%0d%e2%80%a8")
+        app.extensions["request_log"].flush()
+    [line] = request_lines(caplog)
+    written = LineFormatter().format(line)
+    assert "\n" not in written and "\r" not in written and "\u2028" not in written
+    assert written.endswith("path=/api/v1/none%0A2026-12-06%2010:00:00,000%20INFO%20mlapi.cli%20admin%20activated"
+                            "%20sentiment%20v9%0D%E2%80%A8")
+
+
+def test_every_line_escapes_control_characters_and_indents_its_traceback():
+    formatter = LineFormatter()
+    record = logging.LogRecord("mlapi", logging.ERROR, __file__, 1, "bad input %s", (f"x\n{FORGED}\x1b[2J",), None)
+    assert formatter.format(record).endswith(f"bad input x\\x0a{FORGED}\\x1b[2J")
+    try:
+        raise ValueError(f"from a client:\n{FORGED}")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("mlapi", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    first, *rest = formatter.format(record).split("\n")
+    assert first.endswith(" ERROR mlapi failed") and rest
+    assert all(line.startswith("    ") for line in rest)
+    assert any(line == f"    {FORGED}" for line in rest)  # on a line of its own, but never at the start of one

@@ -1,5 +1,9 @@
 """Request ids and one log line per request (never the payload: it may be personal data).
 
+No client can forge a log line: every line escapes control characters (a path or a message
+with ``%0a`` in it stays on its line, as ``\x0a``), the request line writes the path
+percent-encoded as it travels, and a traceback's lines are indented under their record.
+
 The lines are buffered, like nginx's ``access_log ... buffer= flush=``: a request only
 appends its line's values, and a background loop per worker hands a second's lines to
 ``logging`` together, each with the time its request finished. Written inside the request,
@@ -17,6 +21,7 @@ import re
 import secrets
 import threading
 import time
+from urllib.parse import quote
 
 from flask import Flask, Response, current_app, g, request
 
@@ -28,6 +33,15 @@ REQUEST_LINE = "request_id=%s key=%s use_case=%s version=%s status=%d ms=%.1f me
 
 # A client's own id is echoed back only if it is short and plain.
 CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# C0 and C1 controls, DEL and the Unicode line and paragraph separators, written as \xNN or \uNNNN.
+CONTROLS = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]} | {
+    0x2028: "\\u2028", 0x2029: "\\u2029"}
+PATH_SAFE = "/:@!$&'()*+,;=-._~"  # what a path may hold unencoded (RFC 3986)
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character escaped, so it cannot start or break a log line."""
+    return text.translate(CONTROLS)
 
 
 class LineFormatter(logging.Formatter):
@@ -36,6 +50,17 @@ class LineFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__(LINE_FORMAT)
         self.second, self.stamp = -1, ""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        """The traceback with its control characters escaped, each of its lines indented under the record."""
+        lines = super().formatException(ei).split("\n")
+        return "\n".join(f"    {escape_controls(line)}" for line in lines)
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return "\n".join(f"    {escape_controls(line)}" for line in stack_info.split("\n"))
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
         second = int(record.created)
@@ -91,7 +116,7 @@ def finish_request(response: Response) -> Response:
     model, caller, use_case = state.get("model"), state.get("caller"), req.use_case
     current_app.extensions["request_log"].add((
         state.get("request_id"), (caller.name if caller else None) or "anonymous", use_case.name if use_case else "-",
-        model["version"] if model else "-", response.status_code, ms, req.method, req.path,
+        model["version"] if model else "-", response.status_code, ms, req.method, quote(req.path, safe=PATH_SAFE),
     ))
     return response
 
