@@ -37,7 +37,7 @@ def test_anonymous_refused_when_switched_off(make_app):
     client = make_app(ALLOW_ANONYMOUS=False).test_client()
     assert "needs an API key" in assert_status(predict(client), 401)["detail"]
     assert client.get("/api/v1/health").status_code == 200  # load balancers still probe it
-    assert client.get("/sentiment").status_code == 200  # pages stay open to students
+    assert client.get("/sentiment").status_code == 401  # the pages ask for a key too (tests/test_page_keys.py)
 
 
 @pytest.mark.parametrize("header", ["Authorization", "X-API-Key"])
@@ -53,6 +53,8 @@ def test_keys_work_in_both_headers(client, keys, header):
         {"X-API-Key": "guess"},
         {"Authorization": "Basic dXNlcjpwYXNz"},
         {"Authorization": "Bearer "},
+        {"X-API-Key": ""},
+        {"X-API-Key": "   "},
     ],
 )
 def test_unknown_or_malformed_keys_are_401_never_anonymous(client, headers):

@@ -1,10 +1,13 @@
 """API keys (stored only as hashes), roles, and who is calling.
 
-Every request under /api/ is authenticated in one ``before_request`` hook, so a
-new endpoint is covered without opting in. A key goes in ``Authorization:
-Bearer <key>`` or ``X-API-Key``. No key is the anonymous tier (when allowed);
-a key that is unknown or revoked is a 401, never anonymous. Endpoints marked
-with :func:`admin_only` answer 401 without a key and 403 to a client key.
+Every request is authenticated in one ``before_request`` hook, so a new endpoint
+is covered without opting in. A key goes in ``Authorization: Bearer <key>`` or
+``X-API-Key``, on any route; a page also takes the key a person entered once
+(:data:`SESSION_KEY`, kept in the page session cookie). No key is the anonymous
+tier (when allowed); a key that is unknown, revoked or empty is a 401, never
+anonymous. With ``ALLOW_ANONYMOUS`` false, the use cases' pages ask for a key
+too. Endpoints marked with :func:`admin_only` answer 401 without a key and 403
+to a client key.
 
 A key reads ``mlapi_<lookup id>_<secret>``: the lookup id is public and finds
 the row; the SHA-256 of the whole key is then compared with the stored one in
@@ -25,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from flask import Flask, Request, current_app, g, request
+from flask import Flask, Request, current_app, g, render_template, request, session
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -35,6 +38,7 @@ from mlapi.extensions import db
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
 PUBLIC_ENDPOINTS = {"api.health", "docs.openapi_json", "docs.swagger_ui"}  # probes, and docs for everyone
+SESSION_KEY = "api_key"  # a page session's key: its lookup id and SHA-256, never the key itself
 VERIFIED_FOR_SECONDS = 1.0  # how long a worker trusts a key it found valid; a revocation waits at most this
 MAX_VERIFIED = 10_000  # keys remembered per worker before they are all forgotten at once
 
@@ -43,6 +47,10 @@ class Unauthorized(MlapiError):
     """No usable key where one is needed."""
 
     status = 401
+
+
+class KeyNeeded(Unauthorized):
+    """A page that reaches a model, asked without a key while anonymous callers are not allowed."""
 
 
 class Forbidden(MlapiError):
@@ -107,17 +115,29 @@ def presented_key(req: Request) -> str | None:
         if scheme.lower() != "bearer" or not key.strip():
             raise Unauthorized("Send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
         return key.strip()
-    return req.headers.get("X-API-Key") or None
+    key = req.headers.get("X-API-Key")
+    if key is not None and not key.strip():
+        raise Unauthorized("The X-API-Key header is empty: send your key in it, or leave the header out.")
+    return key.strip() if key is not None else None
+
+
+def lookup_id_of(key: str) -> str | None:
+    """The public lookup id of a key of mlapi's shape (``mlapi_<lookup id>_<secret>``), else None."""
+    prefix, _, rest = key.partition("_")
+    lookup_id, _, secret = rest.partition("_")
+    return lookup_id if prefix == KEY_PREFIX and lookup_id and secret else None
 
 
 def find_key(key: str) -> ApiKey | None:
     """The live (not revoked) key row matching ``key``, its hash compared in constant time."""
-    prefix, _, rest = key.partition("_")
-    lookup_id, _, secret = rest.partition("_")
-    if prefix != KEY_PREFIX or not lookup_id or not secret:
-        return None
+    lookup_id = lookup_id_of(key)
+    return find_key_by_digest(lookup_id, hash_key(key)) if lookup_id else None
+
+
+def find_key_by_digest(lookup_id: str, digest: str) -> ApiKey | None:
+    """The live key row with this lookup id and SHA-256 (compared in constant time)."""
     row = db.session.scalar(select(ApiKey).where(ApiKey.lookup_id == lookup_id))
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, hash_key(key)):
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
         return None
     return row
 
@@ -134,11 +154,15 @@ class VerifiedKeys:
 
     def caller(self, key: str) -> tuple[int, Caller] | None:
         """The key's id and caller, from memory if it was found valid just now, else from the database."""
-        digest = hash_key(key)
+        lookup_id = lookup_id_of(key)
+        return self.caller_by_digest(lookup_id, hash_key(key)) if lookup_id else None
+
+    def caller_by_digest(self, lookup_id: str, digest: str) -> tuple[int, Caller] | None:
+        """:meth:`caller` for a key known by its lookup id and SHA-256 (a page session's)."""
         entry = self.entries.get(digest)
         if entry is not None and entry[0] > time.monotonic():
             return entry[1], entry[2]
-        row = find_key(key)
+        row = find_key_by_digest(lookup_id, digest)
         if row is None:
             return None
         if len(self.entries) >= MAX_VERIFIED:
@@ -155,29 +179,59 @@ def required_role(app: Flask, req: Request) -> str:
 
 
 def authenticate() -> None:
-    """Resolve ``g.caller`` for an /api/ request, and enforce the view's role.
+    """Resolve ``g.caller`` from the key the request carries (or the page session's), and enforce the view's role.
 
-    Pages are open to everyone (as anonymous, limited per IP), so only /api/ is checked.
-
-    :raises Unauthorized: bad key, or no key where one is needed (401).
+    :raises Unauthorized: a bad or empty key, or no key where one is needed (401).
+    :raises KeyNeeded: a use case's page without a key while anonymous callers are not allowed (401).
     :raises Forbidden: a client key on an admin endpoint (403).
     """
     app, req, state = current_app._get_current_object(), request._get_current_object(), g._get_current_object()
     state.caller = ANONYMOUS
-    if not req.path.startswith("/api/") or req.endpoint in PUBLIC_ENDPOINTS:
-        return
+    api = req.path.startswith("/api/")
     key = presented_key(req)
-    if key is None:
-        if required_role(app, req) == "admin" or not app.config["ALLOW_ANONYMOUS"]:
-            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+    if key is not None:
+        found = app.extensions["verified_keys"].caller(key)
+        if found is None:
+            raise Unauthorized("The API key is unknown or has been revoked.")
+    else:
+        found = None if api else session_caller(app)
+    if found is not None:
+        key_id, state.caller = found
+        app.extensions["key_usage"].add(key_id)
+    if api and req.endpoint in PUBLIC_ENDPOINTS:
         return
-    found = app.extensions["verified_keys"].caller(key)
+    role = state.caller.role
+    if api and required_role(app, req) == "admin":
+        if role == "anonymous":
+            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+        if role != "admin":
+            raise Forbidden("This endpoint needs an admin key; yours is a client key.")
+    elif role == "anonymous" and not app.config["ALLOW_ANONYMOUS"]:
+        if api:
+            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+        if req.use_case is not None:
+            raise KeyNeeded("This service needs an API key: enter yours to use its pages.")
+
+
+def session_caller(app: Flask) -> tuple[int, Caller] | None:
+    """The key a person entered on a page of this browser, if it is still valid (else it is forgotten)."""
+    saved = session.get(SESSION_KEY)
+    if not isinstance(saved, dict):
+        return None
+    found = app.extensions["verified_keys"].caller_by_digest(str(saved.get("lookup")), str(saved.get("digest")))
     if found is None:
-        raise Unauthorized("The API key is unknown or has been revoked.")
-    key_id, state.caller = found
-    app.extensions["key_usage"].add(key_id)
-    if required_role(app, req) == "admin" and state.caller.role != "admin":
-        raise Forbidden("This endpoint needs an admin key; yours is a client key.")
+        session.pop(SESSION_KEY, None)
+    return found
+
+
+def remember_key(row: ApiKey) -> None:
+    """Keep ``row``'s key for this browser's pages (by its lookup id and hash)."""
+    session[SESSION_KEY] = {"lookup": row.lookup_id, "digest": row.key_hash}
+
+
+def key_page(error: KeyNeeded):
+    """The page that asks for a key, then brings the person back where they were."""
+    return render_template("errors/key_needed.html", detail=error.detail, next=request.path), error.status
 
 
 def admin_only(view: Callable) -> Callable:
@@ -189,3 +243,4 @@ def admin_only(view: Callable) -> Callable:
 def init_app(app: Flask) -> None:
     app.extensions["verified_keys"] = VerifiedKeys()
     app.before_request(authenticate)
+    app.register_error_handler(KeyNeeded, key_page)

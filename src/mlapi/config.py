@@ -16,7 +16,8 @@ class Config:
 
     ENV = "development"  # "production" refuses to start without MLAPI_SECRET_KEY
     SECRET_KEY = DEV_SECRET_KEY
-    SESSION_COOKIE_SAMESITE = "Lax"  # the session only carries the CSRF token of admin forms
+    SESSION_COOKIE_SAMESITE = "Lax"  # the page session: CSRF tokens, and the key a person entered
+    PUBLIC_URL = ""  # e.g. https://mlapi.example.org: where the pages' curl commands point (else this server)
     TRUSTED_PROXIES = 0  # how many proxies (a load balancer) set X-Forwarded-For in front of mlapi
 
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")

@@ -5,7 +5,7 @@ import json
 import shlex
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from mlapi import service
 from mlapi.errors import ValidationFailed
@@ -14,8 +14,25 @@ KEY_HEADER = '-H "Authorization: Bearer $MLAPI_KEY"'  # the shell fills in the r
 
 
 def api_url(path: str) -> str:
-    """``path`` on this server, as the reader reaches it."""
-    return request.host_url.rstrip("/") + path
+    """``path`` on this server: under ``PUBLIC_URL`` when set, else at the address the connection came to.
+
+    Never from the request's ``Host`` header, which a client (or a forged link) chooses: the copied
+    command would send the reader's key wherever it named.
+    """
+    return (current_app.config["PUBLIC_URL"] or server_address()).rstrip("/") + path
+
+
+def server_address() -> str:
+    """The scheme, address and port this connection was accepted on (gunicorn's socket), else the WSGI server's."""
+    environ = request.environ
+    try:
+        host, port = environ["gunicorn.socket"].getsockname()[:2]
+    except (KeyError, OSError, ValueError, TypeError):
+        host, port = environ.get("SERVER_NAME", "localhost"), environ.get("SERVER_PORT", "80")
+    scheme = request.scheme
+    host = f"[{host}]" if ":" in str(host) else host
+    default = {"http": "80", "https": "443"}.get(scheme)
+    return f"{scheme}://{host}" + ("" if str(port) == default else f":{port}")
 
 
 def curl_command(path: str, payload: Any, method: str = "POST") -> str:

@@ -36,7 +36,7 @@ def cap_body() -> None:
 
 
 class PageSessions(SecureCookieSessionInterface):
-    """A session cookie for pages only (it carries the admin form's CSRF token).
+    """A session cookie for pages only (the forms' CSRF token, and the key a person entered).
 
     The API is stateless, called with keys rather than cookies, so its requests
     skip reading and signing the cookie.
@@ -46,6 +46,10 @@ class PageSessions(SecureCookieSessionInterface):
         if request.path.startswith("/api/"):
             return self.null_session_class()
         return super().open_session(app, request)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """Secure whenever the page was served over HTTPS (HttpOnly and SameSite always are)."""
+        return bool(app.config["SESSION_COOKIE_SECURE"]) or request.is_secure
 
 
 def check_secret(app: Flask) -> None:
@@ -62,6 +66,7 @@ def init_app(app: Flask) -> None:
     app.session_interface = PageSessions()
     if app.config["TRUSTED_PROXIES"]:
         hops = int(app.config["TRUSTED_PROXIES"])
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+        # Never X-Forwarded-Host: the pages' commands use PUBLIC_URL or the server's own address.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     app.before_request(cap_body)
     app.after_request(add_security_headers)

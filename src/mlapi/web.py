@@ -1,12 +1,12 @@
 """The home page, /models (versions), /monitor (the last hour, live) and /metrics (Prometheus)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+from flask import Blueprint, current_app, redirect, render_template, request, session
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
 from mlapi import metrics
-from mlapi.auth import find_key
+from mlapi.auth import SESSION_KEY, find_key, remember_key
 from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, CachedSummary
 from mlapi.openapi import documented
 from mlapi.pages import curl_command, curl_get
@@ -28,8 +28,43 @@ def home():
 
 @bp.app_context_processor
 def navigation() -> dict:
-    """Every page's menu lists the use cases."""
-    return {"nav_use_cases": list(registry.use_cases.values())}
+    """Every page's menu lists the use cases; its forms carry a CSRF token."""
+    return {"nav_use_cases": list(registry.use_cases.values()), "csrf_token": generate_csrf}
+
+
+@bp.post("/key")
+def use_key():
+    """Keep the key a person entered for this browser's pages, then go back to the page that asked."""
+    if not valid_csrf(request.form):
+        return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
+                               detail="The form expired; enter the key again."), 400
+    row = find_key(request.form.get("key", "").strip())
+    if row is None:
+        return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
+                               detail="That API key is unknown or revoked."), 401
+    remember_key(row)
+    return redirect(local_path(request.form.get("next")), 303)
+
+
+@bp.post("/key/forget")
+def forget_key():
+    """Forget this browser's key."""
+    if valid_csrf(request.form):
+        session.pop(SESSION_KEY, None)
+    return redirect("/", 303)
+
+
+def valid_csrf(form) -> bool:
+    try:
+        validate_csrf(form.get("csrf_token"))
+    except ValidationError:
+        return False
+    return True
+
+
+def local_path(path: str | None) -> str:
+    """``path`` if it is a path on this site (never another host), else the home page."""
+    return path if path and path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 @bp.route("/models", methods=["GET", "POST"])
@@ -93,9 +128,7 @@ def is_figure(value) -> bool:
 
 def change_version(form) -> tuple[dict, int]:
     """Activate or roll back as the admin form asks; the message to show and the status."""
-    try:
-        validate_csrf(form.get("csrf_token"))
-    except ValidationError:
+    if not valid_csrf(form):
         return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
     row = find_key(form.get("key", "").strip())
     if row is None:
