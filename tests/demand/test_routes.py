@@ -93,6 +93,12 @@ def test_page_shows_what_is_wrong_with_a_paste(client):
     assert response.status_code == 422 and "at least 65 weeks" in response.get_data(as_text=True)
 
 
+def test_page_reads_an_odd_horizon_as_the_default_eight(client):
+    for horizon in ("²", "٣", "-1", "99", "9" * 5000):
+        response = client.post("/demand", data={"series": "1_1", "horizon": horizon})
+        assert response.status_code == 200 and len(shown_json(response.get_data(as_text=True))["forecast"]) == 8
+
+
 def test_page_loads_nothing_from_another_host(client):
     page = client.post("/demand", data={"series": "1_1"}).get_data(as_text=True)
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page)

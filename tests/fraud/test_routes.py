@@ -109,6 +109,13 @@ def test_page_lists_a_dozen_labelled_examples(client):
     assert len(labels) == 12 and "fraud" in labels and "legitimate" in labels
 
 
+def test_page_reads_an_odd_example_number_as_the_first(client):
+    first = shown_json(client.post("/fraud", data={"example": "0"}).get_data(as_text=True))
+    for number in ("²", "٣", "-1", "99", "9" * 5000):
+        response = client.post("/fraud", data={"example": number})
+        assert response.status_code == 200 and shown_json(response.get_data(as_text=True)) == first
+
+
 def test_page_shows_a_bad_amount(client):
     response = client.post("/fraud", data={"example": "0", "Amount": "a lot"})
     assert response.status_code == 422 and "transaction.Amount: Must be a number." in response.get_data(as_text=True)

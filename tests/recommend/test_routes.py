@@ -133,6 +133,15 @@ def test_page_survives_a_hand_edited_form(client):
     assert "Unknown movie id 99999999." in response.get_data(as_text=True)
 
 
+def test_page_reads_odd_numbers_as_their_defaults(client):
+    form = {"picked": ["770828", "²", "-1", "9" * 5000], "rating-770828": "²", "k": "٣", "add": "٣",
+            "remove": "9" * 5000, "action": "recommend"}
+    response = client.post("/recommend", data=form)
+    assert response.status_code == 200
+    expected = recommend(client, {"ratings": [{"movie_id": 770828, "rating": 10}], "k": 10}).get_json()
+    assert shown_json(html.unescape(response.get_data(as_text=True))) == expected
+
+
 def test_page_curl_uses_the_page_input(client):
     page = html.unescape(client.post("/recommend", data={"example": "Horror night", "k": "5"}).get_data(as_text=True))
     curl = re.search(r"-d '(.*?)'\s*</code>", page, re.S).group(1)

@@ -127,6 +127,12 @@ def test_page_example_and_api_agree(client):
     assert 'src="data:image/png;base64,' in page
 
 
+def test_page_with_an_odd_example_number_asks_for_an_image(client):
+    for number in ("²", "٣", "-1", "99", "9" * 5000):
+        response = client.post("/xray", data={"example": number})
+        assert response.status_code == 422 and 'id="image-errors"' in response.get_data(as_text=True)
+
+
 def test_page_upload_and_its_errors(client):
     upload = client.post("/xray", data={"image": (io.BytesIO(PNG), "chest.png")}, content_type="multipart/form-data")
     assert upload.status_code == 200 and "Chest X-ray" in upload.get_data(as_text=True)

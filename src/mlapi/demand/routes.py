@@ -11,6 +11,7 @@ from mlapi.demand import bp
 from mlapi.demand.chart import draw
 from mlapi.demand.model import MAX_HORIZON, series_list
 from mlapi.demand.schemas import SeriesList
+from mlapi.forms import form_int
 from mlapi.openapi import documented
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.registry import registry
@@ -37,7 +38,7 @@ def page():
     """Pick a department and a horizon, or paste a date,sales history; see the chart, table, JSON and curl."""
     model = registry.get("demand").model
     form = request.form
-    horizon = int(form["horizon"]) if form.get("horizon", "").isdigit() else 8
+    horizon = form_int(form.get("horizon"), 8, 1, MAX_HORIZON)
     pasted = form.get("history", "").strip()
     series = form.get("series") or series_list(model)[0]["id"]
     payload = pasted_payload(pasted, horizon) if pasted else {"series": series, "horizon": horizon}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import jsonify, render_template, request
 
 from mlapi import service
+from mlapi.forms import form_int
 from mlapi.fraud import bp
 from mlapi.fraud.model import examples
 from mlapi.pages import curl_command, error_lines, page_prediction, pretty_json
@@ -23,7 +24,7 @@ def page():
     """Pick a held-out transaction, adjust Amount and Time, see the score and its top factors."""
     shown = examples(registry.get("fraud").model)
     form = request.form
-    number = int(form["example"]) if form.get("example", "").isdigit() and int(form["example"]) < len(shown) else 0
+    number = form_int(form.get("example"), 0, 0, len(shown) - 1)
     transaction = {**shown[number]["transaction"]}
     for field in ("Amount", "Time"):
         if form.get(field, "").strip():

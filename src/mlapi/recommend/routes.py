@@ -5,15 +5,17 @@ from flask import jsonify, render_template, request
 from werkzeug.datastructures import MultiDict
 
 from mlapi import service
+from mlapi.forms import form_int
 from mlapi.openapi import documented
 from mlapi.pages import curl_command, page_prediction, pretty_json
 from mlapi.recommend import bp, use_case
 from mlapi.recommend.model import movie, search_movies
-from mlapi.recommend.schemas import MovieList, MovieSearch
+from mlapi.recommend.schemas import MAX_K, MovieList, MovieSearch
 from mlapi.registry import registry
 
 API_PATH = "/api/v1/recommend"
 DEFAULT_RATING = 10
+MAX_MOVIE_ID = 2**63 - 1  # int64's largest, as the model stores the ids; unknown ones get the API's 422
 K_CHOICES = (5, 10, 20)
 
 # Ready taste profiles: IMDb number -> rating.
@@ -55,7 +57,7 @@ def page():
     if "example" in form:
         picked = dict(EXAMPLES.get(form["example"], {}))
     model = registry.get("recommend").model
-    k = whole_number(form.get("k")) or 10
+    k = form_int(form.get("k"), 10, 1, MAX_K)
     payload = {"ratings": [{"movie_id": i, "rating": r} for i, r in picked.items()], "k": k}
     wanted = form.get("action") == "recommend" or "example" in form
     result, errors, status = page_prediction("recommend", payload, wanted)
@@ -80,19 +82,10 @@ def picked_movies(form: MultiDict) -> dict[int, float]:
     """The movies the form carries, with their ratings, after its add or remove button."""
     picked: dict[int, float] = {}
     for value in form.getlist("picked"):
-        movie_id = whole_number(value)
+        movie_id = form_int(value, None, 1, MAX_MOVIE_ID)
         if movie_id:
-            rating = whole_number(form.get(f"rating-{movie_id}"))
-            picked[movie_id] = rating if rating is not None and 0 <= rating <= 10 else DEFAULT_RATING
-    if (added := whole_number(form.get("add"))) and added not in picked:
+            picked[movie_id] = form_int(form.get(f"rating-{movie_id}"), DEFAULT_RATING, 0, 10)
+    if (added := form_int(form.get("add"), None, 1, MAX_MOVIE_ID)) and added not in picked:
         picked[added] = DEFAULT_RATING
-    picked.pop(whole_number(form.get("remove")), None)
+    picked.pop(form_int(form.get("remove"), None, 1, MAX_MOVIE_ID), None)
     return picked
-
-
-def whole_number(text: str | None) -> int | None:
-    """``text`` as an int, or None when it is not one (a hand-edited form must not crash the page)."""
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None

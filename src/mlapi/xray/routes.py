@@ -8,6 +8,7 @@ from flask import abort, current_app, jsonify, render_template, request
 
 from mlapi import service
 from mlapi.errors import ValidationFailed
+from mlapi.forms import form_int
 from mlapi.pages import KEY_HEADER, api_url, page_prediction, pretty_json
 from mlapi.xray import bp, use_case
 from mlapi.xray.examples import examples, png
@@ -76,8 +77,7 @@ def chosen_image(shown) -> tuple[bytes, str | None]:
 
 def chosen_example(shown) -> int | None:
     """The number of the example image the form picked, if it picked one."""
-    number = request.form.get("example", "")
-    return int(number) if number.isdigit() and int(number) < len(shown) else None
+    return form_int(request.form.get("example"), None, 0, len(shown) - 1)
 
 
 def upload_curl(number: int) -> str:
