@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from mlapi.config import Config
+from mlapi.demand.model import MIN_HISTORY, SEASON
 
 DATA = pd.read_csv(Path(Config.DATA_DIR) / "demand" / "walmart_sales_weekly.csv")
 DEPT_1 = DATA[DATA.id == "1_1"]
@@ -68,6 +69,26 @@ def test_bad_requests_are_422_saying_what_is_needed(client, body, field, words):
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert field in errors and words in json.dumps(errors)
+
+
+def weekly(first: date, sales: float = 100.0) -> list[dict]:
+    """The shortest history the model takes, from ``first`` on."""
+    return [{"date": str(first + timedelta(weeks=i)), "sales": sales} for i in range(MIN_HISTORY)]
+
+
+@pytest.mark.parametrize("first, wrong", [
+    (date(1, 1, 3), "0"), (date(1899, 12, 29), "0"), (date(9998, 1, 2), "0"), (date(2100, 1, 1), str(SEASON + 1)),
+])
+def test_dates_outside_1900_to_2100_are_a_422_naming_the_range(client, first, wrong):
+    response = demand(client, {"history": weekly(first), "horizon": 52})
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["history"]
+    assert errors[wrong] == {"date": ["Must be a date from 1900-01-01 to 2100-12-31."]}
+
+
+@pytest.mark.parametrize("first", [date(1900, 1, 1), date(2100, 12, 31) - timedelta(weeks=MIN_HISTORY - 1)])
+def test_histories_at_either_end_of_the_dates_are_forecast(client, first):
+    assert len(demand(client, {"history": weekly(first), "horizon": 52}).get_json()["forecast"]) == 52
 
 
 def shown_json(page: str) -> dict:

@@ -44,6 +44,9 @@ SEASON = 52  # weeks in a year, the seasonal lag
 GROWTH_WEEKS = 13
 MIN_HISTORY = SEASON + GROWTH_WEEKS  # lag 52 and the same quarter a year earlier
 MAX_HORIZON = 52
+# The dates a history may have. The calendar features take the holidays of the years around each week as
+# datetime.date (years 1 to 9999 only) by today's US rules: a century either side of the data is plenty.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
 GROWTH_CLIP = (0.5, 2.0)
 OFFSET_CLIP = 4  # weeks from a holiday; farther counts as this far
 INTERVAL = 0.8

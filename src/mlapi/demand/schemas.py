@@ -1,14 +1,16 @@
 """Request and response schemas of the demand API: a known series, or the client's own weekly history."""
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from mlapi.demand.model import MAX_HORIZON, MIN_HISTORY, check_history, series_list
+from mlapi.demand.model import FIRST_DATE, LAST_DATE, MAX_HORIZON, MIN_HISTORY, check_history, series_list
 from mlapi.errors import ValidationFailed
 
 MAX_WEEKS = 1000
+DATE_RANGE = f"Must be a date from {FIRST_DATE} to {LAST_DATE}."
 
 
 class Week(Schema):
-    date = fields.Date(required=True, metadata={"description": "ISO date of the week, e.g. 2012-01-06."})
+    date = fields.Date(required=True, validate=validate.Range(FIRST_DATE, LAST_DATE, error=DATE_RANGE),
+                       metadata={"description": f"ISO date of the week, {FIRST_DATE} to {LAST_DATE}, e.g. 2012-01-06."})
     sales = fields.Float(required=True, allow_nan=False, metadata={"description": "Sales that week."})
 
 
