@@ -1,4 +1,10 @@
-"""Gunicorn settings read from the project folder: metrics shared by all workers.
+"""Gunicorn settings read from the project folder: the worker, and metrics shared by all workers.
+
+Workers are :class:`mlapi.gunicorn_worker.ThreadWorker`: gthread (a few threads per worker
+process, so one slow client holds a thread, not a worker) where each request must arrive
+within ``MLAPI_READ_TIMEOUT`` seconds (default 10) once a thread reads it, and where gunicorn's own
+error answers (414, 431, a bad request line...) are problem+json. In production, put a
+buffering reverse proxy (nginx) in front: it takes slow clients' bodies before gunicorn sees them.
 
 prometheus-client's multiprocess mode keeps each worker's metrics in files in
 one folder, which ``/metrics`` adds up. The folder must be known before the
@@ -10,6 +16,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+
+worker_class = "mlapi.gunicorn_worker.ThreadWorker"
+threads = 4  # per worker: room for slow clients and waits on the database; the work is CPU-bound (the GIL)
+timeout = 30  # s without a heartbeat from a worker's main loop before the master restarts it (not per request)
+graceful_timeout = 30  # s a stopping worker has to finish its requests
+keepalive = 5  # s an idle kept-alive connection stays open: it waits in the poller, not in a thread
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _metrics_dir, _made_here = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]), False

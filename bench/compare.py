@@ -1,12 +1,16 @@
 """mlapi side by side with the floor of the HTTP stack and a naive server of the same model.
 
-Starts three gunicorn servers on 127.0.0.1 (2 sync workers each, ``--preload``):
+Starts three gunicorn servers on 127.0.0.1 (2 workers each, ``--preload``):
 - floor: Flask answering a constant JSON (``floor_server.py``);
 - naive: Flask, ``joblib.load`` of mlapi's own sentiment pipeline (dumped for it), ``predict_proba``
   per request, no validation, auth or limits (``naive_server.py``);
 - mlapi with everything on: a client key, limits on (high, never reached), request log at INFO,
   metrics and the prediction log; and beside it, for their cost, the same without metrics and
   prediction log (``MLAPI_MONITORING_ENABLED=false``), at concurrency 1.
+floor and naive start in ``bench/``, which has no gunicorn.conf.py: gunicorn's default sync workers,
+which close each connection after one answer. mlapi starts in the project folder, so it runs as
+``make run`` does, with gunicorn.conf.py's worker: ``mlapi.gunicorn_worker.ThreadWorker`` (gthread,
+its threads per worker, kept-alive connections, the read deadline).
 Load comes from wrk (``post.lua``), in bounded rounds that alternate the servers, so
 noise from other work on the machine hits them alike. Prints one table. ``make bench``.
 """
@@ -252,7 +256,8 @@ def report(figures: dict) -> None:
     """The one table, each of issue 11's targets marked ok or MISSED."""
     concurrent, sequential = figures["concurrent"], figures["sequential"]
     floor, naive = concurrent["floor"], concurrent["naive"]
-    print(f"gunicorn --preload, {WORKERS} sync workers each, 127.0.0.1; wrk on the same cores. "
+    print(f"gunicorn --preload, {WORKERS} workers each (floor, naive: sync; mlapi: gunicorn.conf.py's gthread), "
+          f"127.0.0.1; wrk on the same cores. "
           f"Concurrency {CONCURRENCY}: {ROUNDS} interleaved rounds of {SECONDS} s, medians. "
           f"Concurrency 1: {LATENCY_SECONDS} s per use case.")
     print(f"{'server, use case':<26}{'conc':>5}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"

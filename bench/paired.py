@@ -5,7 +5,9 @@ changes are worth. So this starts the floor, mlapi from this checkout and mlapi 
 checkout of the project (a ``git worktree`` of the commit before the change, say) side by side
 on 127.0.0.1, with everything on, serving this checkout's trained models; then it alternates
 wrk runs of one sentiment prediction at concurrency 8 between them and prints, for each server,
-the median of the per-round ratios to the other checkout and to the floor.
+the median of the per-round ratios to the other checkout and to the floor. Each mlapi runs
+with its own checkout's gunicorn.conf.py (worker class, threads, keep-alive); the floor runs
+gunicorn's default sync workers.
 
 The other checkout must know the ``mlapi+lmdb`` limit storage (any commit from issue 11's third
 round on).

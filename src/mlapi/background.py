@@ -23,6 +23,7 @@ class ProcessLoop:
         self.seconds = seconds
         self.work = work
         self.pid: int | None = None
+        self.starting = threading.Lock()  # a gthread worker's threads may all ask at once
 
     def ensure_started(self) -> None:
         """Start the loop unless it already runs in this process (cheap enough for every request).
@@ -30,8 +31,10 @@ class ProcessLoop:
         A period of 0 means no loop: the owner's work is then called by hand (tests).
         """
         if self.seconds > 0 and self.pid != os.getpid():
-            self.pid = os.getpid()
-            threading.Thread(target=self.run, name=self.name, daemon=True).start()
+            with self.starting:
+                if self.pid != os.getpid():
+                    self.pid = os.getpid()
+                    threading.Thread(target=self.run, name=self.name, daemon=True).start()
 
     def run(self) -> None:
         while True:

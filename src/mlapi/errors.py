@@ -10,7 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +18,7 @@ DETAILS = {
     400: "The request could not be understood.",
     404: "There is no such resource; check the path (the API lives under /api/v1).",
     405: "This endpoint does not accept that method.",
+    408: "The request did not arrive in time: send it again, without pausing.",
     413: "The request body is larger than this endpoint accepts.",
     415: "Send the body as JSON with 'Content-Type: application/json'.",
     429: "Too many requests: the limit is {limit}. Retry after the seconds in the Retry-After header.",
@@ -103,6 +104,13 @@ def handle_http_exception(error: HTTPException) -> Response:
     return response
 
 
+def handle_client_disconnected(error: ClientDisconnected) -> Response:
+    """The body stopped arriving: 408 if reading it timed out (the client may still read that), else a 400."""
+    if isinstance(error.__context__, TimeoutError):
+        return render_error(408, DETAILS[408])
+    return handle_http_exception(error)
+
+
 def handle_unexpected(error: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return render_error(500, DETAILS[500])
@@ -111,5 +119,6 @@ def handle_unexpected(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Route every error, expected or not, through :func:`render_error`."""
     app.register_error_handler(MlapiError, handle_mlapi_error)
+    app.register_error_handler(ClientDisconnected, handle_client_disconnected)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(Exception, handle_unexpected)

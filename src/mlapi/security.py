@@ -1,8 +1,9 @@
 """Hardening every response and request: security headers, body caps, proxies, secrets."""
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from mlapi.config import DEV_SECRET_KEY
@@ -33,6 +34,27 @@ def cap_body() -> None:
     use_case = req.use_case
     if use_case is not None:
         req.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
+
+
+def read_body(req: Request) -> bytes:
+    """The request's body (kept for the request), refused with 413 if a chunked one runs past the cap.
+
+    werkzeug reads a body of no stated length only up to the cap and returns what it read
+    (``LimitedStream.readall`` stops at the limit without looking further), so a longer chunked
+    body would arrive cut short and fail as invalid JSON (400). A body that fills the cap
+    exactly is checked for one byte more.
+    """
+    data = req.get_data()
+    if len(data) == req.max_content_length and req.content_length is None and more_to_read(req):
+        raise RequestEntityTooLarge()
+    return data
+
+
+def more_to_read(req: Request) -> bool:
+    try:
+        return bool(req.environ["wsgi.input"].read(1))
+    except OSError as error:  # a client that stalled or left, reported as werkzeug's own reads report it
+        raise ClientDisconnected() from error
 
 
 class PageSessions(SecureCookieSessionInterface):

@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
 from mlapi.registry import registry
 from mlapi.schemas import SingleOrBatch
+from mlapi.security import read_body
 
 SHOWN_FIELDS = 5
 
@@ -23,10 +24,12 @@ def json_payload() -> Any:
 
     :raises WrongContentType: the body is not declared as JSON (415).
     :raises InvalidJson: the body does not parse (400).
+    :raises RequestEntityTooLarge: a chunked body runs past the cap (413).
     """
     req = request._get_current_object()  # one proxy lookup for both uses
     if not req.is_json:
         raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'.")
+    read_body(req)  # outside the try: a body cut short by a timeout is not invalid JSON (408, mlapi.errors)
     try:
         return req.get_json()
     except BadRequest:
