@@ -1,6 +1,7 @@
 """POST /api/v1/demand, GET /api/v1/demand/series and the /demand page, on the same inputs."""
 import html
 import json
+import math
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -91,6 +92,30 @@ def test_histories_at_either_end_of_the_dates_are_forecast(client, first):
     assert len(demand(client, {"history": weekly(first), "horizon": 52}).get_json()["forecast"]) == 52
 
 
+@pytest.mark.parametrize("sales", [1e308, -1e308, 1.01e15, 10**400], ids=["1e308", "-1e308", "1.01e15", "10**400"])
+def test_sales_beyond_the_largest_are_a_422_naming_the_range(client, sales):
+    response = demand(client, {"history": weekly(date(2010, 1, 1), sales=sales)})
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["history"]["0"] == {"sales": ["Must be a number from -1e+15 to 1e+15."]}
+
+
+def test_the_largest_sales_are_forecast(client):
+    history = weekly(date(2010, 1, 1), sales=1e15)
+    history[-1]["sales"] = -1e15
+    forecast = demand(client, {"history": history, "horizon": 52}).get_json()["forecast"]
+    assert all(math.isfinite(week[key]) for week in forecast for key in ("sales", "lower", "upper"))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # numpy says where it overflows
+def test_a_forecast_that_is_not_finite_is_a_422_not_null(client):
+    history = weekly(date(2010, 1, 1), sales=1e15)
+    for week in history[-SEASON:]:
+        week["sales"] = 1e-300  # sales / level overflows
+    response = demand(client, {"history": history})
+    assert response.status_code == 422
+    assert "not a finite number" in response.get_json()["errors"]["history"][0]
+
+
 def shown_json(page: str) -> dict:
     return json.loads(re.search(r"<pre class=\"code\"><code>(\{.*?)</code></pre>", html.unescape(page), re.S).group(1))
 
@@ -113,6 +138,10 @@ def test_page_shows_what_is_wrong_with_a_paste(client):
     response = client.post("/demand", data={"history": "2012-01-06,10\n2012-01-13,11", "horizon": "3"})
     assert response.status_code == 422 and "at least 65 weeks" in response.get_data(as_text=True)
 
+
+def test_page_refuses_huge_sales(client):
+    paste = "\n".join(f"{week['date']},1e308" for week in HISTORY)
+    assert client.post("/demand", data={"history": paste, "horizon": "3"}).status_code == 422
 
 def test_page_reads_an_odd_horizon_as_the_default_eight(client):
     for horizon in ("²", "٣", "-1", "99", "9" * 5000):

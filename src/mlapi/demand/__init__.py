@@ -2,7 +2,7 @@
 from flask import Blueprint
 
 from mlapi.demand import model
-from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series
+from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series, finite_forecasts
 from mlapi.usecase import UseCase
 
 bp = Blueprint("demand", __name__)
@@ -15,7 +15,7 @@ use_case = UseCase(
         "it learned from, or for your own weekly history of at least 65 weeks."
     ),
     train=model.train,
-    predict=model.predict,
+    predict=finite_forecasts,
     outcome=model.outcome,
     request_schema=DemandRequest,
     response_schema=DemandResult,

@@ -47,6 +47,9 @@ MAX_HORIZON = 52
 # The dates a history may have. The calendar features take the holidays of the years around each week as
 # datetime.date (years 1 to 9999 only) by today's US rules: a century either side of the data is plenty.
 FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2100, 12, 31)
+# The largest weekly sales, either sign: beyond any shop's in any currency, and far below where the design's
+# arithmetic overflows (its running sum of squared sales passes float64's 1.8e308 from about 4e152 over 1,000 weeks).
+MAX_SALES = 1e15
 GROWTH_CLIP = (0.5, 2.0)
 OFFSET_CLIP = 4  # weeks from a holiday; farther counts as this far
 INTERVAL = 0.8

@@ -1,17 +1,31 @@
 """Request and response schemas of the demand API: a known series, or the client's own weekly history."""
+import math
+
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from mlapi.demand.model import FIRST_DATE, LAST_DATE, MAX_HORIZON, MIN_HISTORY, check_history, series_list
+from mlapi.demand.model import (
+    FIRST_DATE,
+    LAST_DATE,
+    MAX_HORIZON,
+    MAX_SALES,
+    MIN_HISTORY,
+    check_history,
+    predict,
+    series_list,
+)
 from mlapi.errors import ValidationFailed
 
 MAX_WEEKS = 1000
 DATE_RANGE = f"Must be a date from {FIRST_DATE} to {LAST_DATE}."
+SALES_RANGE = f"Must be a number from {-MAX_SALES:g} to {MAX_SALES:g}."
 
 
 class Week(Schema):
     date = fields.Date(required=True, validate=validate.Range(FIRST_DATE, LAST_DATE, error=DATE_RANGE),
                        metadata={"description": f"ISO date of the week, {FIRST_DATE} to {LAST_DATE}, e.g. 2012-01-06."})
-    sales = fields.Float(required=True, allow_nan=False, metadata={"description": "Sales that week."})
+    sales = fields.Float(required=True, allow_nan=False, error_messages={"too_large": SALES_RANGE},
+                         validate=validate.Range(-MAX_SALES, MAX_SALES, error=SALES_RANGE),
+                         metadata={"description": f"Sales that week, {-MAX_SALES:g} to {MAX_SALES:g}."})
 
 
 class DemandRequest(Schema):
@@ -46,6 +60,23 @@ def check_known_series(model, items: list[dict]) -> None:
         if "series" in item and item["series"] not in known:
             message = f"Unknown series {item['series']!r}; known: {', '.join(known)}."
             raise ValidationFailed(message, {"series": [message]})
+
+
+def finite_forecasts(model, items: list[dict]) -> list[dict]:
+    """``predict``, refusing (422) rather than serving as null a forecast that is not a finite number.
+
+    Sales within ``MAX_SALES`` keep the arithmetic finite, but a history can still defeat it: weeks
+    of 1e-300 after weeks of 1e15 make a level so small that sales divided by it overflow.
+
+    :raises ValidationFailed: some forecast, lower or upper value is NaN or infinite (422).
+    """
+    results = predict(model, items)
+    weeks = [week for result in results for week in result["forecast"]]
+    if all(math.isfinite(week[key]) for week in weeks for key in ("sales", "lower", "upper")):
+        return results
+    message = ("This history's forecast is not a finite number: the mean of its last 52 weeks is too small "
+               "next to its other sales; send sales of similar sizes.")
+    raise ValidationFailed(message, {"history": [message]})
 
 
 class ForecastWeek(Schema):
