@@ -139,9 +139,15 @@ def test_page_shows_what_is_wrong_with_a_paste(client):
     assert response.status_code == 422 and "at least 65 weeks" in response.get_data(as_text=True)
 
 
+def test_page_names_each_wrong_week_and_what_is_wrong(client):
+    paste = "\n".join(f"{week['date']},{'lots' if i == 3 else week['sales']}" for i, week in enumerate(HISTORY))
+    page = html.unescape(client.post("/demand", data={"history": paste}).get_data(as_text=True))
+    assert "<li>history.3.sales: Not a valid number.</li>" in page
+
 def test_page_refuses_huge_sales(client):
     paste = "\n".join(f"{week['date']},1e308" for week in HISTORY)
-    assert client.post("/demand", data={"history": paste, "horizon": "3"}).status_code == 422
+    response = client.post("/demand", data={"history": paste, "horizon": "3"})
+    assert response.status_code == 422 and "history.0.sales: Must be a number from -1e+15 to 1e+15." in response.text
 
 def test_page_reads_an_odd_horizon_as_the_default_eight(client):
     for horizon in ("²", "٣", "-1", "99", "9" * 5000):

@@ -13,7 +13,7 @@ from mlapi.demand.model import MAX_HORIZON, series_list
 from mlapi.demand.schemas import SeriesList
 from mlapi.forms import form_int
 from mlapi.openapi import documented
-from mlapi.pages import curl_command, page_prediction, pretty_json
+from mlapi.pages import curl_command, error_lines, page_prediction, pretty_json
 from mlapi.registry import registry
 
 API_PATH = "/api/v1/demand"
@@ -52,11 +52,18 @@ def page():
         max_horizon=MAX_HORIZON,
         pasted=pasted,
         result=result,
-        errors=errors,
+        errors=readable(errors),
         chart=chart,
         result_json=pretty_json(result) if result else None,
         curl=curl_command(API_PATH, payload),
     ), status
+
+
+def readable(errors: dict | None) -> dict | None:
+    """The API's errors for the page, a week's own as ``history.3.sales: Not a valid number.`` rather than ``3``."""
+    if errors and isinstance(errors.get("history"), dict):
+        return {**errors, "history": error_lines(errors["history"], "history.")}
+    return errors
 
 
 def pasted_payload(text: str, horizon: int) -> dict:
