@@ -149,6 +149,12 @@ def test_page_refuses_huge_sales(client):
     response = client.post("/demand", data={"history": paste, "horizon": "3"})
     assert response.status_code == 422 and "history.0.sales: Must be a number from -1e+15 to 1e+15." in response.text
 
+@pytest.mark.parametrize("paste", ["2012-01-06," + "1" * 140_000, 'date,sales\n"' + "x" * 140_000 + '",1'],
+                         ids=["long number", "long quoted date"])
+def test_page_reads_a_field_longer_than_csv_takes(client, paste):
+    response = client.post("/demand", data={"history": paste})
+    assert response.status_code == 422 and "<li>history.0." in response.text
+
 def test_page_reads_an_odd_horizon_as_the_default_eight(client):
     for horizon in ("²", "٣", "-1", "99", "9" * 5000):
         response = client.post("/demand", data={"series": "1_1", "horizon": horizon})

@@ -67,8 +67,15 @@ def readable(errors: dict | None) -> dict | None:
 
 
 def pasted_payload(text: str, horizon: int) -> dict:
-    """A ``date,sales`` paste as the API's history (a header line is skipped; bad numbers stay text for the 422)."""
-    rows = [row for row in csv.reader(io.StringIO(text)) if len(row) >= 2 and row[0].strip()]
+    """A ``date,sales`` paste as the API's history (a header line is skipped; bad numbers stay text for the 422).
+
+    A paste csv cannot read, with a field beyond its 131,072 characters, is split at commas instead.
+    """
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error:
+        rows = [line.split(",") for line in text.splitlines()]
+    rows = [row for row in rows if len(row) >= 2 and row[0].strip()]
     if rows and not rows[0][0].strip()[:1].isdigit():
         rows = rows[1:]
     history = [{"date": date.strip(), "sales": number(sales)} for date, sales, *_ in rows]
