@@ -72,7 +72,7 @@ def test_bad_requests_are_422_saying_what_is_needed(client, body, field, words):
     assert field in errors and words in json.dumps(errors)
 
 
-def weekly(first: date, sales: float = 100.0) -> list[dict]:
+def weekly(first: date, sales: float | str = 100.0) -> list[dict]:
     """The shortest history the model takes, from ``first`` on."""
     return [{"date": str(first + timedelta(weeks=i)), "sales": sales} for i in range(MIN_HISTORY)]
 
@@ -92,9 +92,10 @@ def test_histories_at_either_end_of_the_dates_are_forecast(client, first):
     assert len(demand(client, {"history": weekly(first), "horizon": 52}).get_json()["forecast"]) == 52
 
 
-@pytest.mark.parametrize("sales", [1e308, -1e308, 1.01e15, 10**400], ids=["1e308", "-1e308", "1.01e15", "10**400"])
+@pytest.mark.parametrize("sales", ["1e308", "-1e308", "1.01e15", "1" + "0" * 400, "NaN", "Infinity", "-Infinity"])
 def test_sales_beyond_the_largest_are_a_422_naming_the_range(client, sales):
-    response = demand(client, {"history": weekly(date(2010, 1, 1), sales=sales)})
+    body = json.dumps({"history": weekly(date(2010, 1, 1), sales="SALES")}).replace('"SALES"', sales)
+    response = client.post("/api/v1/demand", data=body, content_type="application/json")
     assert response.status_code == 422
     assert response.get_json()["errors"]["history"]["0"] == {"sales": ["Must be a number from -1e+15 to 1e+15."]}
 

@@ -21,9 +21,12 @@ SALES_RANGE = f"Must be a number from {-MAX_SALES:g} to {MAX_SALES:g}."
 
 
 class Week(Schema):
+    """One week's sales; NaN, infinities and a number too large for a float all get the range message."""
+
     date = fields.Date(required=True, validate=validate.Range(FIRST_DATE, LAST_DATE, error=DATE_RANGE),
                        metadata={"description": f"ISO date of the week, {FIRST_DATE} to {LAST_DATE}, e.g. 2012-01-06."})
-    sales = fields.Float(required=True, allow_nan=False, error_messages={"too_large": SALES_RANGE},
+    sales = fields.Float(required=True, allow_nan=False,
+                         error_messages={"too_large": SALES_RANGE, "special": SALES_RANGE},
                          validate=validate.Range(-MAX_SALES, MAX_SALES, error=SALES_RANGE),
                          metadata={"description": f"Sales that week, {-MAX_SALES:g} to {MAX_SALES:g}."})
 
