@@ -63,6 +63,12 @@ def test_unknown_ids_are_named(client):
         ({"liked": [770828], "ratings": RATINGS}, "_schema"),
         ({"k": 5}, "_schema"),
         ({"liked": [770828], "user": 1}, "user"),
+        ({"liked": [True]}, "liked"),
+        ({"liked": [-1]}, "liked"),
+        ({"liked": [10**30]}, "movie_id"),
+        ({"ratings": [{"movie_id": 770828, "rating": True}]}, "ratings"),
+        ({"ratings": [{"movie_id": True, "rating": 8}]}, "ratings"),
+        ({"ratings": RATINGS, "k": True}, "k"),
     ],
 )
 def test_bad_bodies_are_422_naming_the_field(client, body, field):
