@@ -42,21 +42,29 @@ def request(port: int, method: str, path: str, body: dict | None = None,
 
 
 @contextlib.contextmanager
-def gunicorn(settings: dict[str, str], workers: int = 2) -> Iterator[int]:
-    """Serve wsgi:app with ``settings`` as MLAPI_* variables; yield the port once it answers."""
+def gunicorn(settings: dict[str, str], workers: int = 2, log: Path | None = None) -> Iterator[int]:
+    """Serve wsgi:app with ``settings`` as MLAPI_* variables; yield the port once it answers.
+
+    Its output (mlapi's log lines, gunicorn's) goes to the file ``log`` when given.
+    """
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLAPI_")}
     env.update({f"MLAPI_{name}": str(value) for name, value in settings.items()})
     command = [sys.executable, "-m", "gunicorn", "--preload", "--workers", str(workers),
                "--bind", f"127.0.0.1:{port}", "wsgi:app"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    stdout = log.open("w") if log else subprocess.DEVNULL
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=stdout,
+                              stderr=subprocess.STDOUT if log else subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while not reachable("127.0.0.1", port):
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {server.stderr.read().decode()[-2000:]}")
+                said = log.read_text() if log else server.stderr.read().decode()
+                raise RuntimeError(f"gunicorn did not start: {said[-2000:]}")
             time.sleep(0.1)
         yield port
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if log:
+            stdout.close()

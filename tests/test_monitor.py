@@ -38,10 +38,10 @@ def training_shares(app) -> dict[str, float]:
 
 
 def test_the_hour_per_use_case(app):
-    add_rows(app, 3, minutes_ago=30.5, latency_ms=10.0)
-    add_rows(app, 1, minutes_ago=0.5, latency_ms=50.0)
-    add_rows(app, 2, minutes_ago=0.5, status=422, latency_ms=1.0)
-    add_rows(app, 4, minutes_ago=0.5, status=503, latency_ms=1.0)
+    add_rows(app, 3, minutes_ago=30, latency_ms=10.0)
+    add_rows(app, 1, minutes_ago=0, latency_ms=50.0)
+    add_rows(app, 2, minutes_ago=0, status=422, latency_ms=1.0)
+    add_rows(app, 4, minutes_ago=0, status=503, latency_ms=1.0)
     add_rows(app, 5, minutes_ago=61)  # outside the window
     add_rows(app, 2, use_case="fraud")
     sentiment = activity(app)

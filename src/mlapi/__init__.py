@@ -10,7 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, docs, monitoring, security, tracing, usage, web
+from mlapi import api, auth, cli, docs, monitoring, outages, security, tracing, usage, web
 from mlapi.catalog import PACKAGES, USE_CASES
 from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
@@ -50,6 +50,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     app.config["SQLALCHEMY_DATABASE_URI"] = sqlalchemy_url(str(app.config["DATABASE_URL"]))
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          outages.postgres_options(app.config["SQLALCHEMY_DATABASE_URI"]))
     app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
     configure_logging(app.config["LOG_LEVEL"])
 
@@ -59,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         db.create_all()
 
     tracing.init_app(app)  # request hooks run in this order: trace, cap, authenticate, limit
+    outages.init_app(app)
     security.init_app(app)
     auth.init_app(app)
     usage.init_app(app)

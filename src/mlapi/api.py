@@ -22,13 +22,24 @@ CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params"
 @bp.get("/health")
 @documented("Service health", Health, degraded=True)
 def health():
-    """200 when every model serves its active version and limits work, else 503 with the problems."""
-    ok, models, problems = registry.health()
-    if limits_problem := current_app.extensions["quotas"].problem():
-        ok, problems = False, [*problems, limits_problem]
-    if ok:
-        return jsonify(status="ok", models=models)
-    return jsonify(status="degraded", models=models, problems=problems), 503
+    """503 when a model cannot serve its active version here (this instance is broken), else 200.
+
+    The database and the limit storage are shared by every instance: while they are away the
+    body says so (``degraded``), but the status stays 200, since a load balancer that took every
+    instance out would stop the predictions that still work.
+    """
+    models_ok, models, problems = registry.health()
+    database_up = current_app.extensions["database_outage"].up
+    if not database_up:
+        problems = [*problems, "database unreachable: keys seen recently still work, rows are held in memory"]
+    quotas = current_app.extensions["quotas"]
+    if limits_problem := quotas.problem():
+        problems = [*problems, limits_problem]
+    body = {"status": "degraded" if problems else "ok", "models": models, "database": "up" if database_up else "down",
+            "limit_storage": "off" if not quotas.enabled else "down" if limits_problem else "up"}
+    if problems:
+        body["problems"] = problems
+    return jsonify(body), 200 if models_ok else 503
 
 
 @bp.get("/models")

@@ -6,7 +6,11 @@ class Health(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("ok", "degraded")))
     models = fields.Dict(keys=fields.String(), values=fields.String(allow_none=True), required=True,
                          metadata={"description": "The version each model serves (null: none)."})
-    problems = fields.List(fields.String(), metadata={"description": "Why the service is degraded (503 only)."})
+    database = fields.String(required=True, validate=validate.OneOf(("up", "down")),
+                             metadata={"description": "Whether this worker reaches the database now."})
+    limit_storage = fields.String(required=True, validate=validate.OneOf(("up", "down", "off")),
+                                  metadata={"description": "Whether the rate-limit storage answers (off: no limits)."})
+    problems = fields.List(fields.String(), metadata={"description": "Why the service is degraded."})
 
 
 class ModelSummary(Schema):

@@ -16,7 +16,10 @@ hash (a slow password hash protects guessable secrets, which these are not).
 
 A key found valid is remembered by each worker for VERIFIED_FOR_SECONDS, so a
 client's stream of requests costs one database query a second, not one each: a key
-revoked in the database is refused by every worker within that second.
+revoked in the database is refused by every worker within that second. While the
+database cannot be reached, a key verified in the last ``KEY_GRACE_SECONDS`` keeps
+working (a revocation made meanwhile takes effect when the database answers again);
+any other key is a 503 with ``Retry-After`` (:mod:`mlapi.outages`).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi.errors import MlapiError
 from mlapi.extensions import db
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline, is_outage
 
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
@@ -143,10 +147,13 @@ def find_key_by_digest(lookup_id: str, digest: str) -> ApiKey | None:
 
 
 class VerifiedKeys:
-    """The keys this worker found valid in the last VERIFIED_FOR_SECONDS, by their SHA-256."""
+    """The keys this worker found valid, by their SHA-256: trusted for VERIFIED_FOR_SECONDS, and
+    for ``grace`` seconds after their last check while the database cannot be reached."""
 
-    def __init__(self) -> None:
-        self.entries: dict[str, tuple[float, int, Caller]] = {}  # digest -> (trusted until, key id, caller)
+    def __init__(self, grace: float, database: Outage) -> None:
+        self.grace = grace
+        self.database = database
+        self.entries: dict[str, tuple[float, int, Caller]] = {}  # digest -> (verified at, key id, caller)
 
     def forget(self) -> None:
         """Trust no remembered key any more (this worker revoked one)."""
@@ -160,16 +167,38 @@ class VerifiedKeys:
     def caller_by_digest(self, lookup_id: str, digest: str) -> tuple[int, Caller] | None:
         """:meth:`caller` for a key known by its lookup id and SHA-256 (a page session's)."""
         entry = self.entries.get(digest)
-        if entry is not None and entry[0] > time.monotonic():
+        if entry is not None and time.monotonic() - entry[0] < VERIFIED_FOR_SECONDS:
             return entry[1], entry[2]
-        row = find_key_by_digest(lookup_id, digest)
-        if row is None:
+        if not self.database.up:  # known to be away: answer at once, the background loops watch for its return
+            return self.in_grace(entry)
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                row = find_key_by_digest(lookup_id, digest)
+                found = (row.id, Caller(row.name, row.role, row.rate_limit)) if row else None
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            db.session.rollback()
+            self.database.failed(error)
+            return self.in_grace(entry)
+        self.database.answered()
+        if found is None:
             return None
         if len(self.entries) >= MAX_VERIFIED:
             self.entries.clear()
-        found = (row.id, Caller(row.name, row.role, row.rate_limit))
-        self.entries[digest] = (time.monotonic() + VERIFIED_FOR_SECONDS, *found)
+        self.entries[digest] = (time.monotonic(), *found)
         return found
+
+
+    def in_grace(self, entry: tuple[float, int, Caller] | None) -> tuple[int, Caller]:
+        """The remembered caller while the database is away, if its key was verified recently enough.
+
+        :raises DatabaseUnavailable: it was not (503, Retry-After).
+        """
+        if entry is not None and time.monotonic() - entry[0] < self.grace:
+            return entry[1], entry[2]
+        raise DatabaseUnavailable("The API key cannot be checked right now: the database is unreachable. "
+                                  "Try again in a few seconds.")
 
 
 def required_role(app: Flask, req: Request) -> str:
@@ -241,6 +270,7 @@ def admin_only(view: Callable) -> Callable:
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["verified_keys"] = VerifiedKeys()
+    app.extensions["verified_keys"] = VerifiedKeys(float(app.config["KEY_GRACE_SECONDS"]),
+                                                   app.extensions["database_outage"])
     app.before_request(authenticate)
     app.register_error_handler(KeyNeeded, key_page)

@@ -29,6 +29,8 @@ class Config:
     RATELIMIT_CLIENT = "600/minute"
     RATELIMIT_STORAGE = f"mlapi+lmdb:///{PROJECT_ROOT / 'var' / 'ratelimits'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
+    KEY_GRACE_SECONDS = 300.0  # a key verified this recently keeps working while the database is unreachable
+    MAX_HELD_LOG_ROWS = 100_000  # prediction-log rows a worker holds while the database is away; then oldest go
     SYNC_SECONDS = 1.0  # how often each worker checks the database for a newly activated version
     USAGE_FLUSH_SECONDS = 1.0  # how often each worker writes its keys' request counts
     MONITORING_ENABLED = True  # false: no metrics and no prediction log (benchmarks measure their cost)

@@ -18,6 +18,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -48,6 +49,18 @@ model_load_failures_total = Counter(
     "mlapi_model_load_failures", "Model versions refused at load (missing, unreadable, or failing sha256).",
     ["use_case"],
 )
+
+database_up = Gauge("mlapi_database_up", "1 while the database answers, 0 while a worker cannot reach it.",
+                    multiprocess_mode="livemin")
+ratelimit_storage_up = Gauge("mlapi_ratelimit_storage_up",
+                             "1 while the rate-limit storage answers, 0 while a worker cannot reach it.",
+                             multiprocess_mode="livemin")
+ratelimit_failures_total = Counter("mlapi_ratelimit_storage_failures",
+                                   "Requests answered without a limit because the limit storage failed.")
+held_log_rows = Gauge("mlapi_held_log_rows", "Prediction-log rows held in memory until the database answers.",
+                      multiprocess_mode="livesum")
+dropped_log_rows_total = Counter("mlapi_dropped_log_rows",
+                                 "Prediction-log rows dropped, oldest first, because too many were held.")
 
 
 @cache
@@ -122,6 +135,12 @@ def every_worker() -> CollectorRegistry:
         MultiProcessCollector(collected)
         return collected
     return REGISTRY
+
+
+def summed(sample_name: str) -> float:
+    """One unlabelled metric's value, every worker's added up (a gauge of mode livesum, a counter)."""
+    return sum(sample.value for family in every_worker().collect() for sample in family.samples
+               if sample.name == sample_name)
 
 
 def rate_limited_counts() -> dict[str, int]:

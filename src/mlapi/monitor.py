@@ -21,11 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import case, func, select
 
 from mlapi.extensions import db
 from mlapi.metrics import rate_limited_counts
 from mlapi.monitoring import PredictionLog, utc_now
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, deadline, is_outage
 from mlapi.registry import registry
 from mlapi.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
 
@@ -117,9 +119,16 @@ class CachedSummary:
     def get(self) -> tuple[list[Activity], datetime]:
         """The summary and the time it describes; one request computes it while the others wait."""
         with self.lock:
-            if time.monotonic() - self.made_at >= self.seconds:
-                self.now = utc_now()
-                self.activities = last_hour(self.now)
+            database = current_app.extensions["database_outage"]
+            if time.monotonic() - self.made_at >= self.seconds and database.up:
+                try:
+                    with deadline(REQUEST_DEADLINE_SECONDS):
+                        self.activities, self.now = last_hour(utc_now()), utc_now()
+                except Exception as error:  # the database is away: the last summary stays, dated
+                    if not is_outage(error):
+                        raise
+                    db.session.rollback()
+                    database.failed(error)
                 self.made_at = time.monotonic()
             return self.activities, self.now
 

@@ -12,14 +12,19 @@ A request only appends a tuple of what it already knows and counts into plain di
 a second a background loop per worker adds the counts to the Prometheus metrics
 (:class:`metrics.HeldCounts`) and turns the tuples into rows, written in one insert, so a
 request never waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted
-once an hour.
+once an hour. While the database is away the rows wait in memory (at most ``MAX_HELD_LOG_ROWS``
+per worker: beyond that the oldest are dropped, counted in ``mlapi_dropped_log_rows_total`` and
+logged once) and are written in order when it answers. Each batch of rows carries an id recorded
+in the same transaction, so a write retried after a commit whose answer was lost is not applied twice.
 """
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import threading
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -33,9 +38,17 @@ from mlapi import metrics
 from mlapi.auth import ANONYMOUS
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
+from mlapi.outages import (
+    BACKGROUND_DEADLINE_SECONDS,
+    deadline,
+    forget_written_batches,
+    is_outage,
+    not_yet_written,
+)
 from mlapi.traffic import Tallies, TrafficMinute
 from mlapi.usecase import UseCase
 
+log = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 3600
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # any other is counted as "other"
 REFUSED_BEFORE_THE_MODEL = frozenset({400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 429, 431})
@@ -98,6 +111,10 @@ class LogWriter:
         self.lock = threading.Lock()  # guards pending: requests append while the flush takes
         self.flushing = threading.Lock()  # one flush at a time: the loop's, or the one at exit
         self.tallies = Tallies()
+        self.max_held = int(app.config["MAX_HELD_LOG_ROWS"])
+        self.database = app.extensions["database_outage"]
+        self.held: list[tuple[str, list[Pending]]] = []  # batches a flush could not write: (batch id, rows)
+        self.dropping = False
         self.retention = timedelta(days=float(app.config["LOG_RETENTION_DAYS"]))
         self.pruned_at = -math.inf  # never: the first round prunes, however long the machine has been up
         self.loop = ProcessLoop("mlapi-prediction-log", app.config["LOG_FLUSH_SECONDS"], self.each_second)
@@ -115,7 +132,10 @@ class LogWriter:
         self.counts.add(answered, rate_limited, prediction)
 
     def flush(self) -> None:
-        """Apply the held counts to the metrics; write the pending rows in one insert, and the traffic tallies."""
+        """Apply the held counts to the metrics; write the pending rows in one insert, and the traffic tallies.
+
+        If the database is away, the batch is held and tried again, with what came since, at the next flush.
+        """
         self.counts.apply()
         with self.flushing:
             with self.lock:
@@ -123,32 +143,75 @@ class LogWriter:
             for row in rows:
                 self.tallies.add(datetime.fromtimestamp(row.at, UTC).replace(tzinfo=None), row.use_case,
                                  row.version, row.status, row.seconds * 1000, row.items, row.classes)
-            if not rows and not self.tallies.held:
+            batches = self.held + ([(uuid.uuid4().hex, rows)] if rows else [])
+            if not batches and not any(tally.changed for tally in self.tallies.held.values()):
                 return
-            with self.app.app_context():
-                try:
+            try:
+                self.write(batches)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                self.hold(batches, error)
+                return
+            held = sum(len(batch) for _, batch in self.held)
+            self.held, self.dropping = [], False
+            metrics.held_log_rows.set(0)
+            self.database.answered(held=lambda: f"{held} prediction-log rows held by this worker written")
+
+    def write(self, batches: list[tuple[str, list[Pending]]]) -> None:
+        """Insert the rows of the batches not written yet, and the tallies, in one transaction."""
+        with self.app.app_context():
+            try:
+                with deadline(BACKGROUND_DEADLINE_SECONDS):
+                    fresh = not_yet_written(db.session, [batch_id for batch_id, _ in batches]) if batches else ()
+                    rows = [row.row() for batch_id, batch in batches if batch_id in fresh for row in batch]
                     if rows:
-                        db.session.execute(insert(PredictionLog.__table__), [row.row() for row in rows])
+                        db.session.execute(insert(PredictionLog.__table__), rows)
                     self.tallies.write(db.session)
                     db.session.commit()
-                except Exception:
-                    db.session.rollback()
-                    self.tallies.not_written()
-                    raise
-            self.tallies.written(utc_now())
+            except Exception:
+                db.session.rollback()
+                self.tallies.not_written()
+                raise
+        self.tallies.written(utc_now())
+
+    def hold(self, batches: list[tuple[str, list[Pending]]], error: Exception) -> None:
+        """Keep the batches for the next flush: the newest MAX_HELD_LOG_ROWS rows, the oldest dropped."""
+        self.database.failed(error)
+        excess = sum(len(batch) for _, batch in batches) - self.max_held
+        while excess > 0:
+            batch_id, batch = batches[0]
+            gone = min(excess, len(batch))
+            batches[0] = (batch_id, batch[gone:])
+            if not batches[0][1]:
+                batches.pop(0)
+            excess -= gone
+            metrics.dropped_log_rows_total.inc(gone)
+            if not self.dropping:
+                log.error("prediction log: more than %d rows held; the oldest are dropped", self.max_held)
+            self.dropping = True
+        self.held = batches
+        metrics.held_log_rows.set(sum(len(batch) for _, batch in batches))
 
     def each_second(self) -> None:
-        """The loop's round: flush, and once an hour prune."""
+        """The loop's round: flush, and once an hour prune (later, if the database is away)."""
         self.flush()
-        if time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
+        if self.database.up and time.monotonic() - self.pruned_at >= PRUNE_EVERY_SECONDS:
             with self.app.app_context():
-                self.prune()
+                try:
+                    self.prune()
+                except Exception as error:
+                    if not is_outage(error):
+                        raise
+                    db.session.rollback()
+                    self.database.failed(error)
 
     def prune(self) -> int:
         """Delete rows older than the retention period; how many went."""
         self.pruned_at = time.monotonic()
         oldest = utc_now() - self.retention
         gone = db.session.execute(delete(PredictionLog).where(PredictionLog.at < oldest))
+        forget_written_batches(db.session)
         db.session.execute(delete(TrafficMinute).where(TrafficMinute.minute < oldest))
         db.session.commit()
         return gone.rowcount

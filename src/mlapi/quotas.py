@@ -4,7 +4,10 @@ The storage is shared by every worker: LMDB on one machine by default
 (:mod:`mlapi.lmdb_limits`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
 Fixed one-minute (or whatever the limit says) windows; a batch costs as many units as it
 has items. If the storage is down, requests are still answered (fail open): each failure
-is logged and counted.
+is counted (``mlapi_ratelimit_storage_failures_total``), the outage and the recovery are
+logged once (:mod:`mlapi.outages`), and limits are exact again as soon as it answers. Redis
+connections time out after a second, and while the storage is away one request in two seconds
+tries it, so a stalled Redis cannot slow the others.
 
 mlapi calls ``limits`` itself rather than through flask-limiter: with one limit per caller
 across every route, flask-limiter's resolution of decorated, blueprint and meta limits was
@@ -12,7 +15,6 @@ most of what a limit cost per request (README, "Benchmark and the fast paths").
 """
 from __future__ import annotations
 
-import logging
 import math
 import time
 from functools import cache
@@ -26,12 +28,14 @@ from werkzeug.exceptions import TooManyRequests
 
 import mlapi.lmdb_limits  # noqa: F401  (registers the mlapi+lmdb storage scheme)
 from mlapi.auth import ANONYMOUS, Caller
+from mlapi.metrics import ratelimit_failures_total
 from mlapi.registry import UseCaseRequest
 
-log = logging.getLogger(__name__)
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
 STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
 MAX_COST = 1000  # a larger batch is refused by its schema anyway
+REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+PROBE_SECONDS = 2.0  # while the storage is away, one request in this many seconds tries it; the others skip it
 
 
 class Quota(NamedTuple):
@@ -61,27 +65,40 @@ class Quotas:
 
     def __init__(self, app: Flask) -> None:
         self.enabled = bool(app.config["RATELIMIT_ENABLED"])
+        uri = app.config["RATELIMIT_STORAGE"]
+        timeouts = REDIS_TIMEOUTS if uri.startswith(("redis", "rediss")) else {}
         try:
-            self.storage = storage_from_string(app.config["RATELIMIT_STORAGE"], wrap_exceptions=True)
+            self.storage = storage_from_string(uri, wrap_exceptions=True, **timeouts)
         except ConfigurationError as error:
             raise ConfigurationError(f"MLAPI_RATELIMIT_STORAGE: {error} (use {STORAGE_EXAMPLES})") from error
         # One call where the storage can count and answer the window's end together (LMDB), else two.
         self.increment = getattr(self.storage, "incr_with_expiry", self.incr_then_expiry)
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.outage = app.extensions["ratelimit_outage"]
         self.failures = 0
+        self.next_probe = 0.0  # while the storage is away, when a request next tries it
         for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
             parsed_limit(app.config[setting])  # a malformed setting stops the start, not a request
 
     def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Quota | None:
         """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
         key = limit.key_for(self.prefix, identity)
+        if not self.outage.up and time.monotonic() < self.next_probe:
+            return self.unlimited()  # known to be away: only one request a second waits to find out
         try:
             count, resets_at = self.increment(key, limit.get_expiry(), cost)
-        except StorageError:
-            self.failures += 1
-            log.exception("Failed to rate limit: the request is answered without a limit")
-            return None
+        except StorageError as error:
+            self.outage.failed(error.storage_error)
+            self.next_probe = time.monotonic() + PROBE_SECONDS
+            return self.unlimited()
+        if not self.outage.up:
+            self.outage.answered(held=lambda: "limits are counted again")
         return Quota(limit, count, resets_at)
+
+    def unlimited(self) -> None:
+        """Count a request answered without a limit."""
+        self.failures += 1
+        ratelimit_failures_total.inc()
 
     def incr_then_expiry(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
         """The count after the hit, and the window's end: two calls, for storages other than LMDB."""

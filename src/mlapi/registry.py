@@ -41,6 +41,7 @@ from mlapi.errors import ModelUnavailable
 from mlapi.extensions import db
 from mlapi.metrics import model_load_failures_total
 from mlapi.model_files import MLAPI_TYPES, TypeNotAllowed, load_model, save_model
+from mlapi.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline, is_outage
 from mlapi.usecase import Trained, UseCase
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class Registry:
         self.loaded: dict[str, Loaded] = {}
         self.problems: dict[str, list[str]] = {}
         self.refused: dict[tuple[str, str], tuple] = {}  # (name, version) -> what it was refused with
+        self.remembered: dict[str, str] = {}  # the active versions last read, shown while the database is away
 
     # Reading what is on disk
 
@@ -120,12 +122,27 @@ class Registry:
 
     def chosen_versions(self) -> dict[str, tuple[str, datetime]]:
         """The recorded choice of every use case that has one: version and when it was chosen."""
-        return {row.name: (row.version, row.changed_at) for row in db.session.scalars(select(ActiveVersion))}
+        with deadline(BACKGROUND_DEADLINE_SECONDS):
+            chosen = {row.name: (row.version, row.changed_at) for row in db.session.scalars(select(ActiveVersion))}
+        self.remembered = {name: version for name, (version, _) in chosen.items()}
+        return chosen
 
     def active_version(self, name: str) -> str | None:
-        """The version recorded as active, or None when none is recorded (nothing trained yet)."""
-        row = db.session.get(ActiveVersion, name)
-        return row.version if row else None
+        """The version recorded as active (the one last read while the database is away); None if none is."""
+        database = current_app.extensions["database_outage"]
+        if not database.up:
+            return self.remembered.get(name)
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                row = db.session.get(ActiveVersion, name)
+                version = row.version if row else None
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            db.session.rollback()
+            database.failed(error)
+            return self.remembered.get(name)
+        return version
 
     def fingerprint(self, name: str, version: str) -> tuple:
         """Size and modification time of the version's files: they change when a copy completes."""
@@ -263,11 +280,20 @@ class Registry:
         return loaded
 
     def choose(self, name: str, version: str) -> None:
-        """Record ``version`` as the active one, and in the history."""
+        """Record ``version`` as the active one, and in the history.
+
+        :raises sqlalchemy.exc.OperationalError: the database is away: nothing changed (a 503 to a client).
+        """
         now = datetime.now(UTC)
-        db.session.merge(ActiveVersion(name=name, version=version, changed_at=now))
-        db.session.add(Activation(name=name, version=version, activated_at=now))
-        db.session.commit()
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                db.session.merge(ActiveVersion(name=name, version=version, changed_at=now))
+                db.session.add(Activation(name=name, version=version, activated_at=now))
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        self.remembered[name] = version
 
     def pin(self, name: str) -> None:
         """Record the newest version as active when none that can load is recorded (the first training)."""
@@ -339,8 +365,17 @@ def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
         made.load_active()
 
     def sync_in_app() -> None:
+        database = app.extensions["database_outage"]
         with app.app_context():
-            made.sync()
+            try:
+                made.sync()
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                db.session.rollback()
+                database.failed(error)  # the serving versions stay as they are
+                return
+        database.answered()
 
     syncing = ProcessLoop("mlapi-registry-sync", app.config["SYNC_SECONDS"], sync_in_app)
     app.before_request(syncing.ensure_started)

@@ -3,12 +3,16 @@
 A write per request would cost more than authenticating; instead each worker
 process adds up its own counts and a background loop flushes them with one
 atomic increment per key (so workers never overwrite each other's counts).
-``last used`` and ``requests today`` lag by about a second.
+``last used`` and ``requests today`` lag by about a second. While the database is away
+the counts wait in memory (a number per key and second of the outage) and are written when it
+answers; each batch carries an id recorded in the same transaction, so a write retried after a
+commit whose answer was lost is not counted twice.
 """
 from __future__ import annotations
 
 import atexit
 import threading
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -18,6 +22,7 @@ from sqlalchemy import case, update
 from mlapi.auth import ApiKey
 from mlapi.background import ProcessLoop
 from mlapi.extensions import db
+from mlapi.outages import BACKGROUND_DEADLINE_SECONDS, deadline, is_outage, not_yet_written
 
 
 class UsageRecorder:
@@ -26,6 +31,7 @@ class UsageRecorder:
     def __init__(self, app: Flask) -> None:
         self.app = app
         self.pending: Counter[int] = Counter()
+        self.held: list[tuple[str, Counter[int]]] = []  # batches a flush could not write: (batch id, counts)
         self.lock = threading.Lock()
         self.loop = ProcessLoop("mlapi-usage", app.config["USAGE_FLUSH_SECONDS"], self.flush)
         atexit.register(self.flush)
@@ -37,24 +43,47 @@ class UsageRecorder:
             self.pending[key_id] += 1
 
     def flush(self) -> None:
-        """Write the pending counts: one atomic increment per key."""
+        """Write the pending counts: one atomic increment per key; held with their batch id if the database is away."""
         with self.lock:
             counts, self.pending = self.pending, Counter()
-        if not counts:
+        batches = self.held + ([(uuid.uuid4().hex, counts)] if counts else [])
+        if not batches:
             return
+        database = self.app.extensions["database_outage"]
+        try:
+            self.write(batches)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            database.failed(error)
+            self.held = batches
+            return
+        self.held = []
+        database.answered()
+
+    def write(self, batches: list[tuple[str, Counter[int]]]) -> None:
+        """The increments of the batches not written yet, in one transaction."""
         now = datetime.now(UTC)
         today = now.date()
         with self.app.app_context():
-            for key_id, count in counts.items():
-                same_day = ApiKey.usage_day == today
-                db.session.execute(
-                    update(ApiKey).where(ApiKey.id == key_id).values(
-                        last_used_at=now,
-                        usage_day=today,
-                        requests_on_usage_day=case((same_day, ApiKey.requests_on_usage_day + count), else_=count),
-                    )
-                )
-            db.session.commit()
+            try:
+                with deadline(BACKGROUND_DEADLINE_SECONDS):
+                    fresh = not_yet_written(db.session, [batch_id for batch_id, _ in batches])
+                    counts: Counter[int] = sum((batch for batch_id, batch in batches if batch_id in fresh), Counter())
+                    for key_id, count in counts.items():
+                        same_day = ApiKey.usage_day == today
+                        db.session.execute(
+                            update(ApiKey).where(ApiKey.id == key_id).values(
+                                last_used_at=now,
+                                usage_day=today,
+                                requests_on_usage_day=case((same_day, ApiKey.requests_on_usage_day + count),
+                                                           else_=count),
+                            )
+                        )
+                    db.session.commit()
+            except Exception:
+                db.session.rollback()
+                raise
 
 
 def init_app(app: Flask) -> UsageRecorder:
