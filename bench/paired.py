@@ -3,7 +3,8 @@
 Two runs of ``make bench`` differ by 10-20% on a machine whose speed drifts, more than most
 changes are worth. So this starts the floor, mlapi from this checkout and mlapi from another
 checkout of the project (a ``git worktree`` of the commit before the change, say) side by side
-on 127.0.0.1, with everything on, serving this checkout's trained models; then it alternates
+on 127.0.0.1, with everything on, each serving its own checkout's trained models (this
+checkout's when the other has none: train the other's too when its model files differ); then it alternates
 wrk runs of one sentiment prediction at concurrency 8 between them and prints, for each server,
 the median of the per-round ratios to the other checkout and to the floor. Each mlapi runs
 with its own checkout's gunicorn.conf.py (worker class, threads, keep-alive); the floor runs
@@ -37,8 +38,8 @@ def main(other: str, rounds: int = 8, seconds: int = 3) -> None:
         for name, checkout in checkouts.items():
             folder = Path(scratch) / name
             folder.mkdir()
-            env = {**everything_on(folder), "PYTHONPATH": str(checkout / "src"),  # its code, this checkout's models
-                   "MLAPI_ARTIFACTS_DIR": str(ROOT / "artifacts")}
+            env = {**everything_on(folder), "PYTHONPATH": str(checkout / "src"),  # its code, and its models
+                   "MLAPI_ARTIFACTS_DIR": str(models_of(checkout))}
             auth = f"Bearer {new_key(env)}"
             port, _, _ = servers.enter_context(gunicorn("wsgi:app", env, "/api/v1/health", checkout))
             targets[name] = (port, "/api/v1/sentiment", single, auth)
@@ -55,6 +56,12 @@ def main(other: str, rounds: int = 8, seconds: int = 3) -> None:
         to_other = statistics.median(a / b for a, b in zip(runs, rates["other"], strict=True))
         to_floor = statistics.median(a / b for a, b in zip(runs, rates["floor"], strict=True))
         print(f"{name:<8}{statistics.median(runs):>9.0f}{to_other:>10.3f}{to_floor:>10.3f}")
+
+
+def models_of(checkout: Path) -> Path:
+    """The checkout's own trained models if it has some (a commit before skops reads only pickles), else this one's."""
+    own = checkout / "artifacts"
+    return own if own.is_dir() else ROOT / "artifacts"
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ NAMES = [use_case.name for use_case in USE_CASES]
 def test_health_ok_lists_serving_versions(client):
     response = client.get("/api/v1/health")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "models": {name: "v1" for name in NAMES}}
+    assert response.get_json() == {"status": "ok", "models": {name: "v1" for name in NAMES}, "database": "up",
+                                   "limit_storage": "up"}
 
 
 def test_untrained_model_makes_health_degraded(make_app, tmp_path):

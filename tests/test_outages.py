@@ -152,6 +152,8 @@ def test_database_outage(mode, postgres_url, artifacts, tmp_path):
     ids, usage = rows_for(postgres_url, "steady")
     assert set(ids) >= set(load.answered) and max(ids.values()) == 1  # every prediction, exactly once
     assert usage == 4 + sum(load.statuses.values())
+    print(f"database {mode}: {sum(load.statuses.values())} keyed predictions, all 200, {len(ids)} log rows; "
+          f"a new key's 503 in {during['new_key_seconds']:.2f} s")
     said = log.read_text()
     assert said.count("database unreachable") == 1, said[-3000:]
     assert said.count("database reachable again") == 1, said[-3000:]
@@ -214,6 +216,7 @@ def test_redis_outage(mode, artifacts, tmp_path):
         assert after == ["14", "13"]  # counted again exactly where the window was
     else:  # a hit sent into the stalled link reaches Redis when it flows again, and counts then
         assert int(after[0]) <= 14 and int(after[1]) == int(after[0]) - 1
+    print(f"redis {mode}: {len(during)} requests over the limit answered during the outage, then {after}")
     said = log.read_text()
     assert said.count("rate-limit storage unreachable") == 1, said[-3000:]
     assert said.count("rate-limit storage reachable again") == 1, said[-3000:]

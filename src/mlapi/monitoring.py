@@ -153,10 +153,9 @@ class LogWriter:
                     raise
                 self.hold(batches, error)
                 return
-            held = sum(len(batch) for _, batch in self.held)
+            self.database.answered()
             self.held, self.dropping = [], False
             metrics.held_log_rows.set(0)
-            self.database.answered(held=lambda: f"{held} prediction-log rows held by this worker written")
 
     def write(self, batches: list[tuple[str, list[Pending]]]) -> None:
         """Insert the rows of the batches not written yet, and the tallies, in one transaction."""

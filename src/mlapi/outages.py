@@ -36,12 +36,13 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from mlapi.errors import MlapiError, render_error
 from mlapi.extensions import db
-from mlapi.metrics import database_up, ratelimit_storage_up
+from mlapi.metrics import database_up, ratelimit_storage_up, summed
 
 log = logging.getLogger("mlapi.outages")
 RETRY_AFTER_SECONDS = 5
 REQUEST_DEADLINE_SECONDS = 2.0  # what a request waits for the database at most before its 503
 BACKGROUND_DEADLINE_SECONDS = 10.0  # what a background write waits before it is tried again later
+
 
 class WrittenBatch(db.Model):
     """A batch of held writes that committed: a write retried after a commit whose answer was lost
@@ -84,11 +85,13 @@ def is_outage(error: BaseException) -> bool:
 class Outage:
     """One service's state in this worker, said once across the workers that share ``folder``."""
 
-    def __init__(self, name: str, gauge: Gauge, folder: Path, details: Callable[[], str]) -> None:
+    def __init__(self, name: str, gauge: Gauge, folder: Path, details: Callable[[], str],
+                 held: Callable[[], str]) -> None:
         self.name = name
         self.gauge = gauge
         self.flag = folder / f"mlapi-{name.replace(' ', '-')}-down"
         self.details = details  # what the service's absence means, for the first line
+        self.held = held  # what was held meanwhile, for the last
         self.down_since: float | None = None
         self.lock = threading.Lock()
         gauge.set(1)
@@ -112,7 +115,7 @@ class Outage:
             handle.write(str(self.down_since))
         log.error("%s unreachable (%s): %s", self.name, type(error).__name__, self.details())
 
-    def answered(self, held: Callable[[], str] | None = None) -> None:
+    def answered(self) -> None:
         """The service answered: the worker that first sees it back says how long it was away."""
         if self.down_since is None:
             return
@@ -126,8 +129,7 @@ class Outage:
             self.flag.unlink()
         except (OSError, ValueError):
             return  # another worker said it
-        log.warning("%s reachable again after %.1f s%s", self.name, time.time() - since,
-                    f"; {held()}" if held else "")
+        log.warning("%s reachable again after %.1f s; %s", self.name, time.time() - since, self.held())
 
 
 def shared_folder() -> Path:
@@ -222,11 +224,13 @@ def init_app(app: Flask) -> Outage:
     grace = app.config["KEY_GRACE_SECONDS"]
     outage = Outage("database", database_up, folder, lambda: (
         f"keys verified in the last {grace:.0f} s keep working, new keys get 503; prediction-log rows "
-        "and usage counts are held in memory until it answers"))
+        "and usage counts are held in memory until it answers"), lambda: (
+        f"the workers are writing the {summed('mlapi_held_log_rows'):.0f} prediction-log rows and the usage "
+        "counts they held"))
     app.extensions["database_outage"] = outage
     app.extensions["ratelimit_outage"] = Outage(
         "rate-limit storage", ratelimit_storage_up, folder,
-        lambda: "requests are answered without limits until it answers")
+        lambda: "requests are answered without limits until it answers", lambda: "limits are counted again")
     app.teardown_appcontext(release_session)  # runs before Flask-SQLAlchemy's own removal
     app.register_error_handler(DatabaseUnavailable, unavailable)
     for error in (exc.OperationalError, exc.InterfaceError, exc.TimeoutError):

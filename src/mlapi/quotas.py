@@ -92,7 +92,7 @@ class Quotas:
             self.next_probe = time.monotonic() + PROBE_SECONDS
             return self.unlimited()
         if not self.outage.up:
-            self.outage.answered(held=lambda: "limits are counted again")
+            self.outage.answered()
         return Quota(limit, count, resets_at)
 
     def unlimited(self) -> None:
