@@ -26,7 +26,7 @@ keepalive = 5  # s an idle kept-alive connection stays open: it waits in the pol
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     _metrics_dir, _made_here = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]), False
     _metrics_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*_metrics_dir.glob("*.db"), *_metrics_dir.glob("mlapi-*-down")]:  # metrics, outage flags
+    for stale in [*_metrics_dir.glob("*.db"), *_metrics_dir.glob("mlapi-*-down"), *_metrics_dir.glob("mlapi-*-back")]:
         stale.unlink()
 else:
     _metrics_dir, _made_here = Path(tempfile.mkdtemp(prefix="mlapi-metrics-")), True

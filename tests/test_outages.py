@@ -227,3 +227,23 @@ def test_redis_outage(mode, artifacts, tmp_path):
     for stale in client.scan_iter(f"LIMITS:{prefix}*"):
         client.delete(stale)
     client.close()
+
+
+def test_an_outage_is_said_once_across_workers_and_a_late_failure_is_not_a_new_one(tmp_path, caplog):
+    from prometheus_client import Gauge
+
+    from mlapi.outages import Outage
+
+    gauge = Gauge("test_outage_up", "a test gauge")
+    workers = [Outage("database", gauge, tmp_path, lambda: "details", lambda: "held") for _ in range(2)]
+    with caplog.at_level("INFO", logger="mlapi.outages"):
+        for worker in workers:
+            worker.failed(OSError("refused"))
+        assert not any(worker.up for worker in workers) and gauge._value.get() == 0
+        for worker in workers:
+            worker.answered()
+        workers[1].failed(OSError("a call made before it came back"))  # within FLAP_SECONDS
+        workers[1].answered()
+    said = [record.getMessage() for record in caplog.records]
+    assert [line.split(" (")[0].split(" after")[0] for line in said] == [
+        "database unreachable", "database reachable again"]

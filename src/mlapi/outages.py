@@ -42,6 +42,7 @@ log = logging.getLogger("mlapi.outages")
 RETRY_AFTER_SECONDS = 5
 REQUEST_DEADLINE_SECONDS = 2.0  # what a request waits for the database at most before its 503
 BACKGROUND_DEADLINE_SECONDS = 10.0  # what a background write waits before it is tried again later
+FLAP_SECONDS = 3.0  # a failure this soon after the service came back belongs to the outage just said
 
 
 class WrittenBatch(db.Model):
@@ -90,6 +91,7 @@ class Outage:
         self.name = name
         self.gauge = gauge
         self.flag = folder / f"mlapi-{name.replace(' ', '-')}-down"
+        self.back = folder / f"mlapi-{name.replace(' ', '-')}-back"  # touched when it was last seen back
         self.details = details  # what the service's absence means, for the first line
         self.held = held  # what was held meanwhile, for the last
         self.down_since: float | None = None
@@ -107,6 +109,8 @@ class Outage:
                 return
             self.down_since = time.time()
             self.gauge.set(0)
+        if self.just_back():
+            return  # a call made before it came back, failing late: the same outage, already said
         try:
             descriptor = os.open(self.flag, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
         except FileExistsError:
@@ -129,7 +133,16 @@ class Outage:
             self.flag.unlink()
         except (OSError, ValueError):
             return  # another worker said it
+        self.back.touch()
         log.warning("%s reachable again after %.1f s; %s", self.name, time.time() - since, self.held())
+
+
+    def just_back(self) -> bool:
+        """Whether some worker saw the service come back in the last FLAP_SECONDS."""
+        try:
+            return time.time() - self.back.stat().st_mtime < FLAP_SECONDS
+        except OSError:
+            return False
 
 
 def shared_folder() -> Path:
