@@ -10,6 +10,7 @@ from mlapi.auth import admin_only
 from mlapi.errors import NotFound, ValidationFailed
 from mlapi.monitor import usage_per_key
 from mlapi.openapi import documented
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.registry import ArtifactRefused, registry
 from mlapi.service import json_payload, load
 from mlapi.usecase import UseCase
@@ -86,7 +87,9 @@ def activate(name: str):
 def usage():
     """Prediction requests per key (null: anonymous) and use case over the last ``minutes`` (admin)."""
     minutes = load(UsageQuery(), request.args)["minutes"]
-    return jsonify(window_minutes=minutes, keys=usage_per_key(minutes))
+    with deadline(REQUEST_DEADLINE_SECONDS):
+        keys = usage_per_key(minutes)
+    return jsonify(window_minutes=minutes, keys=keys)
 
 
 def serving_version(name: str) -> str | None:

@@ -253,9 +253,9 @@ def session_caller(app: Flask) -> tuple[int, Caller] | None:
     return found
 
 
-def remember_key(row: ApiKey) -> None:
-    """Keep ``row``'s key for this browser's pages (by its lookup id and hash)."""
-    session[SESSION_KEY] = {"lookup": row.lookup_id, "digest": row.key_hash}
+def remember_key(lookup_id: str, digest: str) -> None:
+    """Keep a key for this browser's pages, by its lookup id and hash."""
+    session[SESSION_KEY] = {"lookup": lookup_id, "digest": digest}
 
 
 def key_page(error: KeyNeeded):

@@ -9,6 +9,7 @@ from mlapi import metrics
 from mlapi.auth import SESSION_KEY, find_key, remember_key
 from mlapi.monitor import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, CachedSummary
 from mlapi.openapi import documented
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.pages import curl_command, curl_get
 from mlapi.registry import ArtifactRefused, registry
 
@@ -38,11 +39,13 @@ def use_key():
     if not valid_csrf(request.form):
         return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
                                detail="The form expired; enter the key again."), 400
-    row = find_key(request.form.get("key", "").strip())
-    if row is None:
+    with deadline(REQUEST_DEADLINE_SECONDS):
+        row = find_key(request.form.get("key", "").strip())
+        found = (row.lookup_id, row.key_hash) if row else None
+    if found is None:
         return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
                                detail="That API key is unknown or revoked."), 401
-    remember_key(row)
+    remember_key(*found)
     return redirect(local_path(request.form.get("next")), 303)
 
 
@@ -130,10 +133,12 @@ def change_version(form) -> tuple[dict, int]:
     """Activate or roll back as the admin form asks; the message to show and the status."""
     if not valid_csrf(form):
         return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
-    row = find_key(form.get("key", "").strip())
-    if row is None:
+    with deadline(REQUEST_DEADLINE_SECONDS):
+        row = find_key(form.get("key", "").strip())
+        role = row.role if row else None
+    if role is None:
         return {"error": "That API key is unknown or revoked."}, 401
-    if row.role != "admin":
+    if role != "admin":
         return {"error": "Switching versions needs an admin key; that one is a client key."}, 403
     name = form.get("name", "")
     if name not in registry.use_cases:
