@@ -6,7 +6,7 @@ Registered with the ``limits`` library under the scheme ``mlapi+lmdb``
 B-tree with one writer at a time across processes: an increment is one write transaction
 (read the counter, add, write it back), so concurrent workers never lose or double a hit.
 It costs about 2 µs in a loop, where the SQLite upsert it replaced cost 30 µs and more
-system calls (README, "Benchmark and the fast paths"). Supports the fixed-window strategy.
+system calls (docs/performance.md). Supports the fixed-window strategy.
 
 Commits are not flushed to disk (``sync=False``): a crashed worker loses nothing, since the
 operating system holds its writes. On Linux, transactions write into the mapped file itself

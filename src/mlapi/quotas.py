@@ -11,7 +11,7 @@ tries it, so a stalled Redis cannot slow the others.
 
 mlapi calls ``limits`` itself rather than through flask-limiter: with one limit per caller
 across every route, flask-limiter's resolution of decorated, blueprint and meta limits was
-most of what a limit cost per request (README, "Benchmark and the fast paths").
+most of what a limit cost per request (docs/performance.md).
 """
 from __future__ import annotations
 

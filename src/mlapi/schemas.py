@@ -23,7 +23,7 @@ class SingleOrBatch(Schema):
         """``load``'s result for the commonest body, ``{single: value}`` with a ``plain`` value; else None.
 
         That body is checked in three operations instead of marshmallow's sixty calls, which
-        cost 35 µs inside a request against 7 µs in a loop (README, seventh round). Any other
+        cost 35 µs inside a request against 7 µs in a loop (docs/performance.md). Any other
         body, every invalid one included, goes through ``load`` and its messages.
         """
         if self.plain is None or type(data) is not dict or len(data) != 1:
