@@ -37,7 +37,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi.errors import MlapiError
 from mlapi.extensions import db
-from mlapi.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline, is_outage
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline
 
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
@@ -176,10 +176,7 @@ class VerifiedKeys:
                 row = find_key_by_digest(lookup_id, digest)
                 found = (row.id, Caller(row.name, row.role, row.rate_limit)) if row else None
         except Exception as error:
-            if not is_outage(error):
-                raise
-            db.session.rollback()
-            self.database.failed(error)
+            self.database.absorb(error)
             return self.in_grace(entry)
         self.database.answered()
         if found is None:

@@ -27,7 +27,7 @@ from sqlalchemy import case, func, select
 from mlapi.extensions import db
 from mlapi.metrics import rate_limited_counts
 from mlapi.monitoring import PredictionLog, utc_now
-from mlapi.outages import REQUEST_DEADLINE_SECONDS, deadline, is_outage
+from mlapi.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.registry import registry
 from mlapi.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
 
@@ -125,10 +125,7 @@ class CachedSummary:
                     with deadline(REQUEST_DEADLINE_SECONDS):
                         self.activities, self.now = last_hour(utc_now()), utc_now()
                 except Exception as error:  # the database is away: the last summary stays, dated
-                    if not is_outage(error):
-                        raise
-                    db.session.rollback()
-                    database.failed(error)
+                    database.absorb(error)
                 self.made_at = time.monotonic()
             return self.activities, self.now
 

@@ -200,10 +200,7 @@ class LogWriter:
                 try:
                     self.prune()
                 except Exception as error:
-                    if not is_outage(error):
-                        raise
-                    db.session.rollback()
-                    self.database.failed(error)
+                    self.database.absorb(error)
 
     def prune(self) -> int:
         """Delete rows older than the retention period; how many went."""

@@ -119,6 +119,13 @@ class Outage:
             handle.write(str(self.down_since))
         log.error("%s unreachable (%s): %s", self.name, type(error).__name__, self.details())
 
+    def absorb(self, error: Exception) -> None:
+        """Re-raise ``error`` unless it means the database is away; else end the session's transaction and say so."""
+        if not is_outage(error):
+            raise error
+        db.session.rollback()
+        self.failed(error)
+
     def answered(self) -> None:
         """The service answered: the worker that first sees it back says how long it was away."""
         if self.down_since is None:

@@ -41,7 +41,7 @@ from mlapi.errors import ModelUnavailable
 from mlapi.extensions import db
 from mlapi.metrics import model_load_failures_total
 from mlapi.model_files import MLAPI_TYPES, TypeNotAllowed, load_model, save_model
-from mlapi.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline, is_outage
+from mlapi.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.usecase import Trained, UseCase
 
 log = logging.getLogger(__name__)
@@ -137,10 +137,7 @@ class Registry:
                 row = db.session.get(ActiveVersion, name)
                 version = row.version if row else None
         except Exception as error:
-            if not is_outage(error):
-                raise
-            db.session.rollback()
-            database.failed(error)
+            database.absorb(error)
             return self.remembered.get(name)
         return version
 
@@ -370,10 +367,7 @@ def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
             try:
                 made.sync()
             except Exception as error:
-                if not is_outage(error):
-                    raise
-                db.session.rollback()
-                database.failed(error)  # the serving versions stay as they are
+                database.absorb(error)  # the serving versions stay as they are
                 return
         database.answered()
 
