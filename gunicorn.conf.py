@@ -1,6 +1,6 @@
 """Gunicorn settings read from the project folder: the worker, and metrics shared by all workers.
 
-Workers are :class:`mlapi.gunicorn_worker.ThreadWorker`: gthread (a few threads per worker
+Workers are :class:`mlapi.server.gunicorn_worker.ThreadWorker`: gthread (a few threads per worker
 process, so one slow client holds a thread, not a worker) where each request must arrive
 within ``MLAPI_READ_TIMEOUT`` seconds (default 10) once a thread reads it, and where gunicorn's own
 error answers (414, 431, a bad request line...) are problem+json. In production, put a
@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-worker_class = "mlapi.gunicorn_worker.ThreadWorker"
+worker_class = "mlapi.server.gunicorn_worker.ThreadWorker"
 threads = 4  # per worker: room for slow clients and waits on the database; the work is CPU-bound (the GIL)
 timeout = 30  # s without a heartbeat from a worker's main loop before the master restarts it (not per request)
 graceful_timeout = 30  # s a stopping worker has to finish its requests

@@ -9,7 +9,7 @@ Starts three gunicorn servers on 127.0.0.1 (2 workers each, ``--preload``):
   prediction log (``MLAPI_MONITORING_ENABLED=false``), at concurrency 1.
 floor and naive start in ``bench/``, which has no gunicorn.conf.py: gunicorn's default sync workers,
 which close each connection after one answer. mlapi starts in the project folder, so it runs as
-``make run`` does, with gunicorn.conf.py's worker: ``mlapi.gunicorn_worker.ThreadWorker`` (gthread,
+``make run`` does, with gunicorn.conf.py's worker: ``mlapi.server.gunicorn_worker.ThreadWorker`` (gthread,
 its threads per worker, kept-alive connections, the read deadline).
 Load comes from wrk (``post.lua``), in bounded rounds that alternate the servers, so
 noise from other work on the machine hits them alike. Prints one table. ``make bench``.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import joblib
 
-from mlapi.model_files import MLAPI_TYPES, load_model
+from mlapi.serving.model_files import MLAPI_TYPES, load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"

@@ -16,9 +16,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mlapi import create_app
-from mlapi.monitoring import Pending
-from mlapi.training import train_all
+from mlapi import create_app, extensions
+from mlapi.observability.prediction_log import Pending
+from mlapi.serving.training import train_all
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -28,7 +28,7 @@ def fill(app, rows: int) -> None:
     mostly answered, some 422s, a few batches."""
     now = time.time()
     chosen = random.Random(0)
-    writer = app.extensions["prediction_log"]
+    writer = extensions.prediction_log(app)
     for number in range(rows):
         status = 422 if number % 10 == 0 else 200
         items = 100 if number % 50 == 0 else 1

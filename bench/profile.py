@@ -17,7 +17,7 @@ import tempfile
 from pyinstrument import Profiler
 
 from mlapi import create_app
-from mlapi.auth import create_key
+from mlapi.access.keys import create_key
 
 HIGH = "100000000/minute"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from mlapi import create_app
-from mlapi.extensions import db
-from mlapi.training import train_all
+from mlapi import create_app, extensions
+from mlapi.serving.training import train_all
+from mlapi.storage.database import db
 from tests.servers import reachable
 
 SAMPLE = 0.05
@@ -80,8 +80,8 @@ def make_app(tmp_path, artifacts):
 
 def release(app) -> None:
     """Let ``app`` go: it no longer flushes at exit, and its database connections close."""
-    for name in ("prediction_log", "key_usage", "request_log"):
-        atexit.unregister(app.extensions[name].flush)
+    for buffer in (extensions.prediction_log, extensions.key_usage, extensions.access_log, extensions.held_counts):
+        atexit.unregister(buffer(app).flush)
     with app.app_context():
         db.engine.dispose()
 

@@ -9,8 +9,8 @@ import joblib
 import pytest
 import skops.io as sio
 
-from mlapi.model_files import MLAPI_TYPES, TypeNotAllowed, load_model
-from mlapi.registry import ArtifactRefused, registry
+from mlapi.serving.model_files import MLAPI_TYPES, TypeNotAllowed, load_model
+from mlapi.serving.registry import ArtifactRefused, registry
 from tests.test_registry import add_version, served_version
 
 

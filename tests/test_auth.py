@@ -2,8 +2,9 @@
 import pytest
 from sqlalchemy import select
 
-from mlapi.auth import ApiKey, create_key, hash_key
-from mlapi.extensions import db
+from mlapi import extensions
+from mlapi.access.keys import ApiKey, create_key, hash_key
+from mlapi.storage.database import db
 
 TEXT = {"text": "The crew was great"}
 
@@ -109,7 +110,7 @@ def test_key_lifecycle_through_the_cli(app, client):
 
     for _ in range(3):
         assert predict(client, {"X-API-Key": key}).status_code == 200
-    app.extensions["key_usage"].flush()  # in a server, a background thread does this every second
+    extensions.key_usage(app).flush()  # in a server, a background thread does this every second
     listing = runner.invoke(args=["keys", "list"]).output
     row = next(line for line in listing.splitlines() if line.startswith("lab-3"))
     assert "client" in row and "1200/minute" in row and row.split()[-2] == "3" and row.endswith("active")
@@ -124,7 +125,7 @@ def test_key_lifecycle_through_the_cli(app, client):
 def test_usage_counts_add_up_across_flushes_and_days(app, keys):
     from datetime import UTC, datetime, timedelta
 
-    recorder = app.extensions["key_usage"]
+    recorder = extensions.key_usage(app)
     with app.app_context():
         row = db.session.scalar(select(ApiKey).where(ApiKey.name == "student"))
         row.usage_day, row.requests_on_usage_day = (datetime.now(UTC) - timedelta(days=1)).date(), 50
@@ -144,7 +145,7 @@ def test_usage_counts_add_up_across_flushes_and_days(app, keys):
 def test_a_key_revoked_elsewhere_is_refused_once_its_second_is_over(app, client, keys, monkeypatch):
     from datetime import UTC, datetime
 
-    from mlapi import auth
+    from mlapi.access import keys as auth
 
     headers = {"X-API-Key": keys["client"]}
     assert predict(client, headers).status_code == 200  # now remembered by this worker
@@ -162,7 +163,7 @@ def test_a_remembered_key_keeps_its_role_and_counts_its_requests(app, client, ke
     for _ in range(3):
         assert predict(client, {"X-API-Key": keys["client"]}).status_code == 200
     assert_status(activate(client, {"X-API-Key": keys["client"]}), 403)
-    app.extensions["key_usage"].flush()
+    extensions.key_usage(app).flush()
     with app.app_context():
         row = db.session.scalar(select(ApiKey).where(ApiKey.name == "student"))
         assert row.requests_today() == 4

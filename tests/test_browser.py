@@ -18,7 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from mlapi import create_app
-from mlapi.auth import create_key
+from mlapi.access.keys import create_key
 from mlapi.catalog import USE_CASES
 from tests.conftest import app_settings, release
 from tests.servers import ROOT

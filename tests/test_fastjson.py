@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from mlapi.fastjson import OrjsonProvider
+from mlapi.server.json_provider import OrjsonProvider
 
 DOCUMENT = {"label": "positive", "score": 0.9731, "probabilities": {"negative": 0.01, "positive": 0.9731},
             "explanation": [{"term": "café", "weight": -0.5}], "none": None, "ok": True, "count": 3}

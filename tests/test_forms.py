@@ -1,7 +1,7 @@
 """The lenient whole-number parser the pages read their forms with."""
 import pytest
 
-from mlapi.forms import form_int
+from mlapi.web.forms import form_int
 
 
 @pytest.mark.parametrize("text, expected", [("7", 7), (" 7 ", 7), ("0", 0), ("52", 52), ("052", 52),

@@ -5,12 +5,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mlapi import create_app
-from mlapi.auth import create_key
+from mlapi import create_app, extensions
+from mlapi.access.keys import create_key
 from mlapi.catalog import USE_CASES
 from mlapi.config import Config
-from mlapi.registry import Registry
-from mlapi.training import train_use_case
+from mlapi.serving.registry import Registry
+from mlapi.serving.training import train_use_case
 from tests.conftest import needs_postgres
 from tests.servers import gunicorn, request
 
@@ -29,11 +29,11 @@ def prepare(artifacts, settings) -> tuple[str, dict]:
     train_use_case(Registry(artifacts, USE_CASES), "sentiment", Path(Config.DATA_DIR), sample=0.08)
     app = create_app({**settings, "SYNC_SECONDS": 0, "USAGE_FLUSH_SECONDS": 0})
     with app.app_context():
-        app.extensions["registry"].choose("sentiment", "v1")
+        extensions.registry(app).choose("sentiment", "v1")
         key = create_key(f"admin-{uuid.uuid4().hex[:6]}", "admin")
         answers = {}
         for version in ("v1", "v2"):
-            loaded = app.extensions["registry"].load("sentiment", version)
+            loaded = extensions.registry(app).load("sentiment", version)
             answers[version] = USE_CASES[0].predict(loaded.model, [TEXT])[0]["probabilities"]
     assert answers["v1"] != answers["v2"], "the two versions must answer differently"
     return key, answers

@@ -1,7 +1,7 @@
 """Model lifecycle: activate, rollback, delete, training that does not switch, and hot swap in-process."""
 import pytest
 
-from mlapi.registry import ArtifactRefused, registry
+from mlapi.serving.registry import ArtifactRefused, registry
 from tests.conftest import SAMPLE
 
 

@@ -10,8 +10,8 @@ from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from mlapi import lmdb_limits
-from mlapi.lmdb_limits import LMDBStorage
+from mlapi.access import lmdb_storage as lmdb_limits
+from mlapi.access.lmdb_storage import LMDBStorage
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from mlapi import extensions
 from tests.servers import gunicorn, request
 
 TEXT = {"text": "The crew was lovely"}
@@ -115,13 +116,13 @@ def get_text(port: int, path: str) -> str:
     return text
 
 
-def test_counts_are_held_until_applied_then_added_once(app, client):
+def test_counts_are_held_until_flushed_then_added_once(app, client):
     before = scrape(client)
     client.post("/api/v1/sentiment", json=TEXT)
-    held = app.extensions["held_counts"]
-    assert held.requests[("/api/v1/sentiment", "POST", 200)] == 1
-    held.apply()
-    held.apply()  # applying again adds nothing
+    held = extensions.held_counts(app)
+    assert held.pending.requests[("/api/v1/sentiment", "POST", 200)] == 1
+    held.flush()
+    held.flush()  # flushing again adds nothing
     after = scrape(client)
     assert value(after, "mlapi_http_requests_total", **ROUTE_200) == value(before, "mlapi_http_requests_total",
                                                                            **ROUTE_200) + 1
@@ -130,11 +131,11 @@ def test_counts_are_held_until_applied_then_added_once(app, client):
 def test_a_serving_worker_applies_its_counts_by_itself(make_app):
     app = make_app(LOG_FLUSH_SECONDS=0.05)
     app.test_client().post("/api/v1/sentiment", json=TEXT)
-    held = app.extensions["held_counts"]
+    held = extensions.held_counts(app)
     deadline = time.monotonic() + 5
-    while held.requests and time.monotonic() < deadline:
+    while held.pending.requests and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not held.requests and not held.seconds
+    assert not held.pending.requests and not held.pending.seconds
 
 
 def test_odd_methods_do_not_mint_new_series(client):

@@ -3,13 +3,13 @@ import flask.app
 import pytest
 
 from mlapi import MlapiFlask
-from mlapi.fastjson import OrjsonProvider
-from mlapi.registry import UseCaseRequest
+from mlapi.server.json_provider import OrjsonProvider
+from mlapi.request_state import MlapiRequest
 
 
 def test_the_app_uses_mlapis_request_and_json(app):
     assert isinstance(app, MlapiFlask)
-    assert app.request_class is UseCaseRequest
+    assert app.request_class is MlapiRequest
     assert isinstance(app.json, OrjsonProvider)
 
 

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from mlapi.auth import create_key
-from mlapi.registry import registry
+from mlapi.access.keys import create_key
+from mlapi.serving.registry import registry
 from tests.conftest import SAMPLE
 
 

@@ -6,12 +6,13 @@ from collections import Counter
 import pytest
 from sqlalchemy import select
 
-from mlapi.auth import create_key
-from mlapi.extensions import db
-from mlapi.monitor import DRIFT_MIN_ITEMS, last_hour
-from mlapi.monitoring import Pending, PredictionLog
-from mlapi.registry import registry
-from mlapi.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
+from mlapi import extensions
+from mlapi.access.keys import create_key
+from mlapi.observability.activity import DRIFT_MIN_ITEMS, last_hour
+from mlapi.observability.prediction_log import Pending, PredictionLog
+from mlapi.observability.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
+from mlapi.serving.registry import registry
+from mlapi.storage.database import db
 
 
 def add_rows(app, count: int, minutes_ago: float = 1, **fields) -> None:
@@ -19,7 +20,7 @@ def add_rows(app, count: int, minutes_ago: float = 1, **fields) -> None:
     row = {"request_id": "r", "use_case": "sentiment", "version": "v1", "channel": "api", "status": 200,
            "latency_ms": 10.0, "items": 1, "labels": None, "key_name": None, **fields}
     at = time.time() - minutes_ago * 60
-    writer = app.extensions["prediction_log"]
+    writer = extensions.prediction_log(app)
     for _ in range(count):
         writer.add(Pending(at, row["request_id"], row["use_case"], row["version"], row["key_name"], row["channel"],
                            row["status"], row["latency_ms"] / 1000, row["items"],
@@ -83,7 +84,7 @@ def test_too_few_predictions_are_not_flagged(app):
 
 def test_monitor_page_and_live_panel(app, client):
     client.post("/api/v1/sentiment", json={"text": "Lovely crew"})
-    app.extensions["prediction_log"].flush()
+    extensions.prediction_log(app).flush()
     page = client.get("/monitor")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
@@ -105,7 +106,7 @@ def test_usage_per_key(app, client, keys):
         client.post("/api/v1/sentiment", json={"text": "Nice"}, headers={"X-API-Key": keys["client"]})
     client.post("/api/v1/fraud", json={"transaction": {}}, headers={"X-API-Key": keys["client"]})
     client.post("/api/v1/sentiment", json={"texts": ["a b", "c d"]})
-    app.extensions["prediction_log"].flush()
+    extensions.prediction_log(app).flush()
     add_rows(app, 5, minutes_ago=120, key_name="client-key")  # outside a 60-minute window
     response = client.get("/api/v1/usage?minutes=60", headers={"Authorization": f"Bearer {keys['admin']}"})
     assert response.status_code == 200
@@ -141,10 +142,10 @@ def test_429s_come_from_the_metrics_and_leave_no_rows(make_app):
     before = activity(app).rate_limited
     statuses = [client.post("/api/v1/sentiment", json={"text": "hi"}).status_code for _ in range(4)]
     assert statuses == [200, 429, 429, 429]
-    app.extensions["held_counts"].apply()
+    extensions.held_counts(app).flush()
     assert activity(app).rate_limited == before + 3
     with app.app_context():
-        app.extensions["prediction_log"].flush()
+        extensions.prediction_log(app).flush()
         assert [row.status for row in db.session.scalars(select(PredictionLog))] == [200]
 
 
@@ -155,7 +156,7 @@ def test_the_summary_is_bounded_and_cached(make_app):
     assert 'id="monitor-sentiment"' in client.get("/monitor/panel").get_data(as_text=True)
     add_rows(app, 1000, labels=json.dumps({"negative": 1}))
     with app.app_context():
-        cached, _ = app.extensions["monitor_summary"].get()
+        cached, _ = extensions.monitor_summary(app).get()
     assert next(a for a in cached if a.name == "sentiment").requests == 3  # the same summary for a minute
     assert activity(app).requests == 1003
 

@@ -6,17 +6,18 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from mlapi.auth import create_key
-from mlapi.extensions import db
-from mlapi.monitor import last_hour
-from mlapi.monitoring import PredictionLog, utc_now
+from mlapi import extensions
+from mlapi.access.keys import create_key
+from mlapi.observability.activity import last_hour
+from mlapi.observability.prediction_log import PredictionLog, utc_now
+from mlapi.storage.database import db
 from tests.conftest import needs_postgres
 
 SECRET_TEXT = "My card 4111 1111 1111 1111 was charged twice, call me on 555-0100"
 
 
 def logged(app) -> list[PredictionLog]:
-    app.extensions["prediction_log"].flush()
+    extensions.prediction_log(app).flush()
     with app.app_context():
         rows = db.session.scalars(select(PredictionLog).order_by(PredictionLog.id)).all()
         db.session.expunge_all()
@@ -63,7 +64,7 @@ def test_requests_refused_before_the_model_leave_no_row(make_app):
     client.post("/api/v1/sentiment", json={"text": "hi"})  # 200
     assert client.post("/api/v1/sentiment", json={"text": "hi"}).status_code == 429
     assert [row.status for row in logged(app)] == [422, 200]
-    app.extensions["held_counts"].apply()
+    extensions.held_counts(app).flush()
     exposed = client.get("/metrics").get_data(as_text=True)
     for status in (401, 415, 400, 413):  # still counted in the metrics
         assert f'endpoint="/api/v1/sentiment",method="POST",status="{status}"' in exposed
@@ -77,14 +78,14 @@ def test_rows_past_retention_are_pruned(make_app):
             db.session.add(PredictionLog(at=now - age, request_id="r", use_case="sentiment", version="v1",
                                          channel="api", status=200, latency_ms=1.0, items=1))
         db.session.commit()
-        assert app.extensions["prediction_log"].prune() == 1
+        assert extensions.prediction_log(app).prune() == 1
         ages = sorted(now - at for at in db.session.scalars(select(PredictionLog.at)))
     assert ages[-1] < timedelta(days=7) and len(ages) == 2
 
 
 def test_the_loop_prunes_once_an_hour(make_app):
     app = make_app(LOG_RETENTION_DAYS=7)
-    writer = app.extensions["prediction_log"]
+    writer = extensions.prediction_log(app)
 
     def add_old_row():
         with app.app_context():
@@ -97,10 +98,10 @@ def test_the_loop_prunes_once_an_hour(make_app):
             return len(db.session.scalars(select(PredictionLog.id)).all())
 
     add_old_row()
-    writer.each_second()
+    writer.each_round()
     assert rows() == 0
     add_old_row()
-    writer.each_second()  # pruned less than an hour ago: not again yet
+    writer.each_round()  # pruned less than an hour ago: not again yet
     assert rows() == 1
 
 
@@ -111,7 +112,7 @@ def test_one_log_line_per_request(app, client, caplog, headers, key_name):
             headers = {"Authorization": f"Bearer {create_key('lab-3', 'client')}"}
     with caplog.at_level(logging.INFO, logger="mlapi.requests"):
         client.post("/api/v1/sentiment", json={"text": SECRET_TEXT}, headers={**headers, "X-Request-ID": "req-42"})
-        app.extensions["request_log"].flush()
+        extensions.access_log(app).flush()
     [line] = [record.getMessage() for record in caplog.records if record.name == "mlapi.requests"]
     for part in ("request_id=req-42", f"key={key_name}", "use_case=sentiment", "version=v1", "status=200", "ms="):
         assert part in line
@@ -137,7 +138,7 @@ def test_the_log_and_its_summaries_in_postgresql(make_app, postgres_schema):
         db.session.add(PredictionLog(at=utc_now() - timedelta(days=40), request_id="old", use_case="sentiment",
                                      channel="api", status=200, latency_ms=1.0, items=1))
         db.session.commit()
-        assert app.extensions["prediction_log"].prune() == 1
-    app.extensions["key_usage"].flush()
+        assert extensions.prediction_log(app).prune() == 1
+    extensions.key_usage(app).flush()
     with app.app_context():
         db.engine.dispose()  # let the schema be dropped

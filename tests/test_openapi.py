@@ -10,7 +10,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
 
-from mlapi.auth import create_key
+from mlapi.access.keys import create_key
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from mlapi import create_app
-from mlapi.auth import create_key
+from mlapi.access.keys import create_key
 from tests.conftest import release
 from tests.servers import gunicorn, reachable
 from tests.tcp_proxy import TcpProxy
@@ -232,11 +232,11 @@ def test_redis_outage(mode, artifacts, tmp_path):
 def test_an_outage_is_said_once_across_workers_and_a_late_failure_is_not_a_new_one(tmp_path, caplog):
     from prometheus_client import Gauge
 
-    from mlapi.outages import Outage
+    from mlapi.storage.outages import Outage
 
     gauge = Gauge("test_outage_up", "a test gauge")
     workers = [Outage("database", gauge, tmp_path, lambda: "details", lambda: "held") for _ in range(2)]
-    with caplog.at_level("INFO", logger="mlapi.outages"):
+    with caplog.at_level("INFO", logger="mlapi.storage.outages"):
         for worker in workers:
             worker.failed(OSError("refused"))
         assert not any(worker.up for worker in workers) and gauge._value.get() == 0

@@ -3,9 +3,10 @@ import re
 
 import pytest
 
-from mlapi.auth import SESSION_KEY, create_key
-from mlapi.extensions import db
-from mlapi.monitoring import PredictionLog
+from mlapi import extensions
+from mlapi.access.keys import SESSION_KEY, create_key
+from mlapi.observability.prediction_log import PredictionLog
+from mlapi.storage.database import db
 
 TEXT = {"text": "The crew was great"}
 
@@ -39,7 +40,7 @@ def test_every_page_that_reaches_a_model_asks_for_a_key(closed, method, path, da
     assert response.status_code == 401 and response.mimetype == "text/html"
     html = response.get_data(as_text=True)
     assert 'name="key"' in html and 'action="/key"' in html and f'value="{path}"' in html
-    closed.extensions["prediction_log"].flush()
+    extensions.prediction_log(closed).flush()
     with closed.app_context():
         assert db.session.query(PredictionLog).count() == 0  # nothing was predicted
 
@@ -60,7 +61,7 @@ def test_a_key_entered_once_serves_the_pages_as_that_key(closed):
     page = client.post("/sentiment", data={"text": "Lovely crew"})
     assert page.status_code == 200 and "Key: student" in page.get_data(as_text=True)
     assert 'Authorization: Bearer $MLAPI_KEY' in page.get_data(as_text=True)  # the copied curl keeps the bearer form
-    closed.extensions["prediction_log"].flush()
+    extensions.prediction_log(closed).flush()
     with closed.app_context():
         [row] = db.session.query(PredictionLog).all()
         assert (row.key_name, row.channel, row.status) == ("student", "page", 200)
@@ -114,7 +115,7 @@ def test_a_valid_key_counts_on_open_routes_and_pages(app):
     client = app.test_client()
     for path in ("/api/v1/health", "/api/openapi.json", "/sentiment"):
         assert client.get(path, headers={"X-API-Key": key}).status_code == 200
-    app.extensions["key_usage"].flush()
+    extensions.key_usage(app).flush()
     listing = app.test_cli_runner().invoke(args=["keys", "list"]).output
     assert re.search(r"student\s.*\s3\s+active", listing), listing
     assert client.get("/api/v1/health", headers={"X-API-Key": "mlapi_000000000000_guess"}).status_code == 401

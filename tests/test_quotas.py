@@ -6,7 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from limits.errors import ConfigurationError
 
-from mlapi.auth import create_key
+from mlapi import extensions
+from mlapi.access.keys import create_key
 from tests.servers import gunicorn, reachable, request
 
 TEXT = {"text": "fine"}
@@ -91,7 +92,7 @@ def test_limit_storage_down_fails_open_logged_and_counted(make_app, caplog):
     app = make_app(RATELIMIT_STORAGE="redis://127.0.0.1:1")  # nothing listens there
     client = app.test_client()
     assert [predict(client).status_code for _ in range(3)] == [200, 200, 200]
-    assert app.extensions["quotas"].failures >= 3
+    assert extensions.rate_limits(app).failures >= 3
     assert caplog.text.count("rate-limit storage unreachable") == 1  # said once, not once a request
     health = client.get("/api/v1/health")
     assert health.status_code == 200  # shared by every instance: see api.health

@@ -3,10 +3,11 @@ import json
 
 import pytest
 
+from mlapi import extensions
 from mlapi.catalog import USE_CASES
 from mlapi.config import Config
-from mlapi.registry import ActiveVersion, ArtifactRefused, Registry, registry
-from mlapi.training import train_use_case
+from mlapi.serving.registry import ActiveVersion, ArtifactRefused, Registry, registry
+from mlapi.serving.training import train_use_case
 from tests.conftest import SAMPLE, needs_postgres
 
 
@@ -87,7 +88,7 @@ def test_card_records_what_training_did(artifacts):
 
 @needs_postgres
 def test_active_pointer_in_postgresql(artifacts, make_app, postgres_schema):
-    from mlapi.extensions import db
+    from mlapi.storage.database import db
 
     add_version(artifacts)
     app = make_app(DATABASE_URL=postgres_schema)
@@ -97,6 +98,6 @@ def test_active_pointer_in_postgresql(artifacts, make_app, postgres_schema):
         assert db.engine.dialect.name == "postgresql"
     restarted = make_app(DATABASE_URL=postgres_schema)
     assert served_version(restarted.test_client()) == "v1"
-    restarted.extensions["prediction_log"].flush()
+    extensions.prediction_log(restarted).flush()
     with app.app_context():
         db.engine.dispose()  # let the schema be dropped

@@ -3,7 +3,7 @@ import pytest
 from flask import Response
 
 from mlapi import create_app
-from mlapi.security import SECURITY_HEADERS, add_security_headers
+from mlapi.server.http_guards import SECURITY_HEADERS, add_security_headers
 
 
 @pytest.mark.parametrize("path", ["/", "/sentiment", "/api/v1/health", "/api/v1/nothing", "/static/css/mlapi.css"])

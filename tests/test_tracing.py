@@ -2,7 +2,8 @@
 import logging
 import time
 
-from mlapi.tracing import LINE_FORMAT, LineFormatter
+from mlapi import extensions
+from mlapi.observability.access_log import LINE_FORMAT, LineFormatter
 
 
 def record_at(created: float) -> logging.LogRecord:
@@ -31,7 +32,7 @@ def test_lines_are_held_until_the_flush_and_keep_their_requests_time(make_app, c
         finished = time.time()
         assert request_lines(caplog) == []
         time.sleep(0.05)
-        app.extensions["request_log"].flush()
+        extensions.access_log(app).flush()
     lines = request_lines(caplog)
     assert [line.getMessage().split()[0] for line in lines] == ["request_id=first", "request_id=second"]
     assert all(started <= line.created <= finished for line in lines)
@@ -56,7 +57,7 @@ def test_a_path_cannot_forge_a_request_line(make_app, caplog):
     app = make_app()
     with caplog.at_level(logging.INFO, logger="mlapi.requests"):
         app.test_client().get(f"/api/v1/none%0a{FORGED.replace(' ', '%20')}%0d%e2%80%a8")
-        app.extensions["request_log"].flush()
+        extensions.access_log(app).flush()
     [line] = request_lines(caplog)
     written = LineFormatter().format(line)
     assert "\n" not in written and "\r" not in written and "\u2028" not in written

@@ -3,21 +3,28 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from mlapi import api, auth, cli, docs, monitoring, outages, security, tracing, usage, web
-from mlapi.catalog import PACKAGES, USE_CASES
-from mlapi.config import PROJECT_ROOT, Config, sqlalchemy_url
+from mlapi import catalog, cli, request_path
+from mlapi.access import key_usage, keys, rate_limits
+from mlapi.api import docs
+from mlapi.api import routes as api
+from mlapi.config import Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
-from mlapi.extensions import db
-from mlapi.fastjson import OrjsonProvider
-from mlapi.quotas import init_limits
-from mlapi.registry import UseCaseRequest, init_registry
+from mlapi.observability import access_log, prediction_log
+from mlapi.request_state import MlapiRequest
+from mlapi.server import http_guards
+from mlapi.server.json_provider import OrjsonProvider
+from mlapi.serving.registry import init_registry
+from mlapi.storage import outages
+from mlapi.storage.database import db
+from mlapi.usecase import UseCase
+from mlapi.web import routes as web
 
 
 class MlapiFlask(Flask):
@@ -27,7 +34,7 @@ class MlapiFlask(Flask):
     a function's answer never changes, so it is remembered.
     """
 
-    request_class = UseCaseRequest
+    request_class = MlapiRequest
     json_provider_class = OrjsonProvider
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -41,10 +48,12 @@ class MlapiFlask(Flask):
         return runnable
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the app: config, extensions, blueprints, error handlers, loaded models."""
-    app = MlapiFlask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
-                     static_folder=str(PROJECT_ROOT / "static"))
+def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase] | None = None) -> Flask:
+    """Build the app: config, extensions, the request path, blueprints, error handlers, loaded models.
+
+    ``use_cases`` defaults to :data:`mlapi.catalog.USE_CASES`.
+    """
+    app = MlapiFlask(__name__, template_folder="web/templates", static_folder="web/static")
     app.config.from_object(Config)
     app.config.from_prefixed_env("MLAPI")
     if config:
@@ -60,21 +69,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         make_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
         db.create_all()
 
-    tracing.init_app(app)  # request hooks run in this order: trace, cap, authenticate, limit
     outages.init_app(app)
-    security.init_app(app)
-    auth.init_app(app)
-    usage.init_app(app)
-    init_limits(app)
-    monitoring.init_app(app)
+    access_log.init_app(app)
+    http_guards.init_app(app)
+    keys.init_app(app)
+    key_usage.init_app(app)
+    rate_limits.init_app(app)
+    prediction_log.init_app(app)
+    request_path.install(app)
     register_error_handlers(app)
-    for package in PACKAGES:
-        app.register_blueprint(package.bp)
+    use_cases = tuple(catalog.USE_CASES if use_cases is None else use_cases)
+    for use_case in use_cases:
+        app.register_blueprint(use_case.blueprint)
     app.register_blueprint(api.bp)
     app.register_blueprint(web.bp)
     app.register_blueprint(docs.bp)
     cli.init_app(app)
-    init_registry(app, USE_CASES)
+    init_registry(app, use_cases)
 
     with app.app_context():
         db.engine.dispose()  # no pooled connection may cross a gunicorn fork
@@ -86,7 +97,7 @@ def configure_logging(level: str) -> None:
     logger = logging.getLogger("mlapi")
     if not logger.handlers:
         handler = logging.StreamHandler(sys.stdout)
-        handler.setFormatter(tracing.LineFormatter())
+        handler.setFormatter(access_log.LineFormatter())
         logger.addHandler(handler)
     logger.setLevel(level)
 

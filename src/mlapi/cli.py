@@ -12,11 +12,12 @@ from flask.cli import AppGroup, with_appcontext
 from limits import parse as parse_limit
 from sqlalchemy import select
 
-from mlapi.auth import ROLES, ApiKey, create_key
+from mlapi import extensions
+from mlapi.access.keys import ROLES, ApiKey, create_key
 from mlapi.catalog import USE_CASES
-from mlapi.extensions import db
-from mlapi.registry import ArtifactRefused, registry
-from mlapi.training import train_use_case
+from mlapi.serving.registry import ArtifactRefused, registry
+from mlapi.serving.training import train_use_case
+from mlapi.storage.database import db
 
 NAMES = [use_case.name for use_case in USE_CASES]
 
@@ -156,7 +157,7 @@ def revoke(name: str) -> None:
         raise click.ClickException(f"no active key named {name!r}")
     row.revoked_at = datetime.now(UTC)
     db.session.commit()
-    current_app.extensions["verified_keys"].forget()  # other workers stop trusting it within a second
+    extensions.verified_keys().forget()  # other workers stop trusting it within a second
     click.echo(f"{name}: revoked")
 
 

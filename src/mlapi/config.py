@@ -3,9 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# The checkout this package runs from (installed editable by `make install`):
-# templates/, static/, data/ and artifacts/ sit beside src/.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+def project_root() -> Path:
+    """The checkout this package runs from (``make install`` installs it editable), where data/, artifacts/
+    and var/ sit beside src/; for an installed copy (``pip install .``), the folder it is started in."""
+    checkout = Path(__file__).resolve().parents[2]
+    return checkout if (checkout / "setup.cfg").is_file() else Path.cwd()
+
+
+PROJECT_ROOT = project_root()
 
 
 DEV_SECRET_KEY = "development-only-not-a-secret"

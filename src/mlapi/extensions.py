@@ -1,27 +1,49 @@
-"""Extensions, created unbound here and bound to the app in ``create_app``."""
-import sqlite3
+"""mlapi's objects on the app, each reached through a typed accessor rather than a string key.
 
-from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase
+``extensions.registry()`` is the current app's :class:`Registry`, ``extensions.registry(app)``
+another app's; ``extensions.registry.install(app, made)`` is how ``create_app`` puts it there.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from flask import Flask, current_app
+
+if TYPE_CHECKING:
+    from mlapi.access.key_usage import KeyUsage
+    from mlapi.access.keys import VerifiedKeys
+    from mlapi.access.rate_limits import RateLimits
+    from mlapi.observability.access_log import AccessLog
+    from mlapi.observability.activity import CachedSummary
+    from mlapi.observability.metrics import HeldCounts
+    from mlapi.observability.prediction_log import PredictionLogWriter
+    from mlapi.serving.registry import Registry
+    from mlapi.storage.outages import Outage
+
+T = TypeVar("T")
 
 
-class Base(DeclarativeBase):
-    """Declarative base for mlapi's tables."""
+class Slot(Generic[T]):
+    """One object of type ``T`` per app, under one key of ``app.extensions``."""
+
+    def __init__(self, key: str) -> None:
+        self.key = f"mlapi.{key}"
+
+    def __call__(self, app: Flask | None = None) -> T:
+        return (current_app if app is None else app).extensions[self.key]
+
+    def install(self, app: Flask, value: T) -> T:
+        app.extensions[self.key] = value
+        return value
 
 
-db = SQLAlchemy(model_class=Base)
-
-
-@event.listens_for(Engine, "connect")
-def tune_sqlite(connection, _record) -> None:
-    """SQLite in WAL mode: readers never wait for the writer, and a commit needs no fsync.
-
-    Workers write a little on every keyed request, so this keeps that cheap; a
-    crash can lose the last commits of usage counts, never corrupt the file.
-    """
-    if isinstance(connection, sqlite3.Connection):
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
-        connection.execute("PRAGMA busy_timeout=10000")
+registry: Slot[Registry] = Slot("registry")
+database_outage: Slot[Outage] = Slot("database_outage")
+limit_storage_outage: Slot[Outage] = Slot("limit_storage_outage")
+verified_keys: Slot[VerifiedKeys] = Slot("verified_keys")
+key_usage: Slot[KeyUsage] = Slot("key_usage")
+rate_limits: Slot[RateLimits] = Slot("rate_limits")
+access_log: Slot[AccessLog] = Slot("access_log")
+held_counts: Slot[HeldCounts] = Slot("held_counts")
+prediction_log: Slot[PredictionLogWriter] = Slot("prediction_log")
+monitor_summary: Slot[CachedSummary] = Slot("monitor_summary")

@@ -1,12 +1,15 @@
-"""The small interface every use case implements, and what training returns."""
+"""The small interface every use case implements, what training returns, and the routes it makes."""
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from flask import Blueprint
+from flask.typing import ResponseReturnValue
 from marshmallow import Schema
 
 Step = Callable[[str], None]
@@ -41,8 +44,17 @@ class Trained:
 
 
 @dataclass(frozen=True)
+class Route:
+    """A route a use case adds besides its prediction endpoint and its page (``view``'s name is its endpoint)."""
+
+    rule: str
+    view: Callable[..., ResponseReturnValue]
+    methods: tuple[str, ...] = ("GET",)
+
+
+@dataclass(frozen=True)
 class UseCase:
-    """One model behind the API: how to train it, how to predict, what it accepts.
+    """One model behind the API: how to train it, how to predict, what it accepts, where people try it.
 
     ``train(data_dir, sample, step)`` reads ``data_dir`` (the use case's own
     folder under ``data/``), fits on a ``sample`` fraction of the rows (1.0 in
@@ -55,6 +67,10 @@ class UseCase:
     ``outcome(result)`` names one result's predicted class and score for monitoring.
     ``response_schema`` describes one result (the OpenAPI document adds ``model`` and the
     batch form); ``upload_field`` names a multipart file field the endpoint also takes.
+
+    Its :attr:`blueprint`, named ``name``, carries ``POST /api/v1/<name>``, the page ``/<name>``
+    (``page``, or a form for any JSON body when None) and its other ``routes``. ``package`` is the
+    import name of the package that holds its ``templates/<name>/`` and ``static/`` folders.
     """
 
     name: str
@@ -71,3 +87,25 @@ class UseCase:
     max_body_bytes: int = 1024 * 1024
     outcome: Outcome = no_outcome
     upload_field: str | None = None
+    package: str | None = None
+    page: Callable[[], ResponseReturnValue] | None = None
+    routes: tuple[Route, ...] = ()
+
+    @property
+    def api_path(self) -> str:
+        return f"/api/v1/{self.name}"
+
+    @cached_property
+    def blueprint(self) -> Blueprint:
+        """The use case's routes, under its name: the prediction endpoint, the page, the others."""
+        from mlapi.serving.prediction import endpoint  # the flow imports the registry, which imports this module
+        from mlapi.web.rendering import json_form_page
+
+        bp = Blueprint(self.name, self.package or __name__, template_folder="templates" if self.package else None)
+        if self.package and (Path(bp.root_path) / "static").is_dir():
+            bp.static_folder, bp.static_url_path = "static", f"/static/{self.name}"
+        bp.add_url_rule(self.api_path, "predict_json", endpoint(self), methods=["POST"])
+        bp.add_url_rule(f"/{self.name}", "page", self.page or json_form_page, methods=["GET", "POST"])
+        for route in self.routes:
+            bp.add_url_rule(route.rule, view_func=route.view, methods=list(route.methods))
+        return bp

@@ -93,7 +93,7 @@ def shown_json(page: str) -> dict:
 
 def test_page_example_with_a_new_amount_and_api_agree(app, client):
     from mlapi.fraud.model import examples
-    from mlapi.registry import registry
+    from mlapi.serving.registry import registry
 
     with app.app_context():
         chosen = examples(registry.get("fraud").model)[2]

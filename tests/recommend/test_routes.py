@@ -4,8 +4,7 @@ import json
 import re
 
 import pytest
-
-from mlapi.recommend.routes import EXAMPLES
+from mlapi.recommend.views import EXAMPLES
 
 SUPERHERO = EXAMPLES["Superhero fan"]
 RATINGS = [{"movie_id": movie_id, "rating": rating} for movie_id, rating in SUPERHERO.items()]
@@ -158,4 +157,4 @@ def test_page_curl_uses_the_page_input(client):
 def test_pages_load_nothing_from_another_host(client):
     markup = client.post("/recommend", data={"example": "Drama lover"}).get_data(as_text=True)
     assert not re.search(r"""(src|href)=["'](https?:)?//""", markup)
-    assert "/static/js/recommend.js" in markup
+    assert "/static/recommend/recommend.js" in markup

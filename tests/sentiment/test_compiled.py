@@ -9,9 +9,9 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from mlapi.config import Config
-from mlapi.model_files import MLAPI_TYPES, load_model, save_model
 from mlapi.sentiment import compiled, model
 from mlapi.sentiment.compiled import CompiledSentiment, check_compilable, term_of
+from mlapi.serving.model_files import MLAPI_TYPES, load_model, save_model
 from tests.conftest import SAMPLE
 
 EDGE_CASES = [

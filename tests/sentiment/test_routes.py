@@ -5,8 +5,7 @@ import re
 import shlex
 
 import pytest
-
-from mlapi.sentiment.routes import EXAMPLES
+from mlapi.sentiment.views import EXAMPLES
 
 
 def api(client, body):

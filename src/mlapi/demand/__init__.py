@@ -1,11 +1,7 @@
 """Demand forecasting: weekly sales ahead, with an 80% interval."""
-from flask import Blueprint
-
-from mlapi.demand import model
+from mlapi.demand import model, views
 from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series, finite_forecasts
-from mlapi.usecase import UseCase
-
-bp = Blueprint("demand", __name__)
+from mlapi.usecase import Route, UseCase
 
 use_case = UseCase(
     name="demand",
@@ -23,6 +19,7 @@ use_case = UseCase(
     headline_metric="mase",
     check=check_known_series,
     max_body_bytes=256 * 1024,
+    package=__name__,
+    page=views.page,
+    routes=(Route("/api/v1/demand/series", views.series_json),),
 )
-
-from mlapi.demand import routes  # noqa: E402,F401  (registers the routes on bp)

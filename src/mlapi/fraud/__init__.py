@@ -1,11 +1,7 @@
 """Card fraud detection: the probability a transaction is fraudulent, the decision and why."""
-from flask import Blueprint
-
-from mlapi.fraud import model
+from mlapi.fraud import model, views
 from mlapi.fraud.schemas import FraudRequest, FraudResult
 from mlapi.usecase import UseCase
-
-bp = Blueprint("fraud", __name__)
 
 # The first legitimate transaction of the dataset (its V1..V28 are anonymised PCA components).
 EXAMPLE_TRANSACTION = {
@@ -34,6 +30,6 @@ use_case = UseCase(
     example={"transaction": EXAMPLE_TRANSACTION},
     headline_metric="roc_auc",
     max_body_bytes=2 * 1024 * 1024,
+    package=__name__,
+    page=views.page,
 )
-
-from mlapi.fraud import routes  # noqa: E402,F401  (registers the routes on bp)

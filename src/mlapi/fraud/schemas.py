@@ -2,7 +2,7 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.fraud.model import FEATURES
-from mlapi.schemas import SingleOrBatch
+from mlapi.serving.payloads import SingleOrBatch
 
 MAX_BATCH = 1000
 LIMIT = 1e308  # about float64's largest; a longer JSON integer arrives as a Python int with no float

@@ -1,11 +1,7 @@
 """Movie recommendations from a user's own ratings, with the movies behind each suggestion."""
-from flask import Blueprint
-
-from mlapi.recommend import model
+from mlapi.recommend import model, views
 from mlapi.recommend.schemas import RecommendRequest, RecommendResult, check_known_movies
-from mlapi.usecase import UseCase
-
-bp = Blueprint("recommend", __name__)
+from mlapi.usecase import Route, UseCase
 
 use_case = UseCase(
     name="recommend",
@@ -23,6 +19,7 @@ use_case = UseCase(
     headline_metric="model_hr@10",
     check=check_known_movies,
     max_body_bytes=256 * 1024,
+    package=__name__,
+    page=views.page,
+    routes=(Route("/api/v1/movies", views.movies_json),),
 )
-
-from mlapi.recommend import routes  # noqa: E402,F401  (registers the routes on bp)

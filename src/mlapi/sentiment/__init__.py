@@ -1,11 +1,7 @@
 """Sentiment analysis: positive, neutral or negative, with the words that decided it."""
-from flask import Blueprint
-
-from mlapi.sentiment import model
+from mlapi.sentiment import model, views
 from mlapi.sentiment.schemas import SentimentRequest, SentimentResult
 from mlapi.usecase import UseCase
-
-bp = Blueprint("sentiment", __name__)
 
 use_case = UseCase(
     name="sentiment",
@@ -22,6 +18,6 @@ use_case = UseCase(
     example={"text": "The crew was lovely and we landed early. Thank you!"},
     headline_metric="accuracy",
     max_body_bytes=6 * 1024 * 1024,  # a full batch of 1,000 texts of 5,000 ASCII characters
+    package=__name__,
+    page=views.page,
 )
-
-from mlapi.sentiment import routes  # noqa: E402,F401  (registers the routes on bp)

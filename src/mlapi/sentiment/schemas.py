@@ -1,7 +1,7 @@
 """Request and response schemas of the sentiment API."""
 from marshmallow import Schema, ValidationError, fields, validate
 
-from mlapi.schemas import SingleOrBatch
+from mlapi.serving.payloads import SingleOrBatch
 
 MAX_CHARS = 5000
 MAX_BATCH = 1000

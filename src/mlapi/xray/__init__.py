@@ -1,11 +1,7 @@
 """Chest X-ray classification: pneumonia or normal, with the probability."""
-from flask import Blueprint
-
-from mlapi.usecase import UseCase
-from mlapi.xray import model
+from mlapi.usecase import Route, UseCase
+from mlapi.xray import model, views
 from mlapi.xray.schemas import XrayRequest, XrayResult
-
-bp = Blueprint("xray", __name__)
 
 # Test-split image 0 of PneumoniaMNIST (label: pneumonia), as a client sends it: a base64 PNG.
 EXAMPLE_IMAGE = (
@@ -36,6 +32,7 @@ use_case = UseCase(
     headline_metric="roc_auc",
     max_body_bytes=6 * 1024 * 1024,
     upload_field="image",
+    package=__name__,
+    page=views.page,
+    routes=(Route("/xray/examples/<int:number>.png", views.example_png),),
 )
-
-from mlapi.xray import routes  # noqa: E402,F401  (registers the routes on bp)

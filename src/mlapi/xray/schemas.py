@@ -7,7 +7,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from mlapi.schemas import SingleOrBatch
+from mlapi.serving.payloads import SingleOrBatch
 from mlapi.xray.imaging import preprocess
 
 MAX_BATCH = 64

@@ -1,0 +1,198 @@
+"""Rate limits with the ``limits`` library: per key (per IP for anonymous callers), one counter across all routes.
+
+The storage is shared by every worker: LMDB on one machine by default
+(:mod:`mlapi.access.lmdb_storage`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
+Fixed one-minute (or whatever the limit says) windows; a batch costs as many units as it
+has items. If the storage is down, requests are still answered (fail open): each failure
+is counted (``mlapi_ratelimit_storage_failures_total``), the outage and the recovery are
+logged once (:mod:`mlapi.storage.outages`), and limits are exact again as soon as it answers. Redis
+connections time out after a second, and while the storage is away one request in two seconds
+tries it, so a stalled Redis cannot slow the others.
+
+mlapi calls ``limits`` itself rather than through flask-limiter: with one limit per caller
+across every route, flask-limiter's resolution of decorated, blueprint and meta limits was
+most of what a limit cost per request (docs/performance.md).
+"""
+from __future__ import annotations
+
+import math
+import time
+from functools import cache
+from typing import NamedTuple
+
+from flask import Config, Flask, Request, Response, current_app, request
+from limits import RateLimitItem, parse
+from limits.errors import ConfigurationError, StorageError
+from limits.storage import storage_from_string
+from werkzeug.exceptions import TooManyRequests
+
+import mlapi.access.lmdb_storage  # noqa: F401  (registers the mlapi+lmdb storage scheme)
+from mlapi import extensions
+from mlapi.access.keys import Caller
+from mlapi.observability.metrics import ratelimit_failures_total
+from mlapi.request_state import MlapiRequest
+
+UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
+STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
+MAX_COST = 1000  # a larger batch is refused by its schema anyway
+REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+PROBE_SECONDS = 2.0  # while the storage is away, one request in this many seconds tries it; the others skip it
+
+
+class Window(NamedTuple):
+    """Where a request left its caller's window: what the rate headers say."""
+
+    limit: RateLimitItem
+    count: int  # units counted in the window, this request's included
+    resets_at: float  # epoch seconds
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit.amount
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit.amount - self.count)
+
+
+class RateLimits:
+    """One app's limiter: its storage and its count of storage failures.
+
+    A fixed window is the storage's own increment (the first hit opens a window that
+    expires after the limit's period), so mlapi calls it directly: the request is allowed
+    while the count, this hit included, is within the limit (as ``limits``' fixed-window
+    strategy decides), and the rate headers come from the same count.
+    """
+
+    def __init__(self, app: Flask) -> None:
+        self.enabled = bool(app.config["RATELIMIT_ENABLED"])
+        uri = app.config["RATELIMIT_STORAGE"]
+        timeouts = REDIS_TIMEOUTS if uri.startswith(("redis", "rediss")) else {}
+        try:
+            self.storage = storage_from_string(uri, wrap_exceptions=True, **timeouts)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"MLAPI_RATELIMIT_STORAGE: {error} (use {STORAGE_EXAMPLES})") from error
+        # One call where the storage can count and answer the window's end together (LMDB), else two.
+        self.increment = getattr(self.storage, "incr_with_expiry", self.incr_then_expiry)
+        self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
+        self.outage = extensions.limit_storage_outage(app)
+        self.failures = 0
+        self.next_probe = 0.0  # while the storage is away, when a request next tries it
+        for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
+            parsed_limit(app.config[setting])  # a malformed setting stops the start, not a request
+
+    def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Window | None:
+        """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
+        key = limit.key_for(self.prefix, identity)
+        if not self.outage.up and time.monotonic() < self.next_probe:
+            return self.unlimited()  # known to be away: only one request a second waits to find out
+        try:
+            count, resets_at = self.increment(key, limit.get_expiry(), cost)
+        except StorageError as error:
+            self.outage.failed(error.storage_error)
+            self.next_probe = time.monotonic() + PROBE_SECONDS
+            return self.unlimited()
+        if not self.outage.up:
+            self.outage.answered()
+        return Window(limit, count, resets_at)
+
+    def unlimited(self) -> None:
+        """Count a request answered without a limit."""
+        self.failures += 1
+        ratelimit_failures_total.inc()
+
+    def incr_then_expiry(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
+        """The count after the hit, and the window's end: two calls, for storages other than LMDB."""
+        return self.storage.incr(key, expiry, amount=amount), self.storage.get_expiry(key)
+
+    def problem(self) -> str | None:
+        """Why limits are not being enforced right now, or None when the storage answers."""
+        if not self.enabled or self.storage.check():  # a storage's check answers False, never raises
+            return None
+        return ("rate-limit storage unreachable: requests are answered without limits "
+                f"({self.failures} so far in this worker)")
+
+
+@cache
+def parsed_limit(text: str) -> RateLimitItem:
+    """A limit such as ``600/minute``, parsed once per distinct text."""
+    return parse(text)
+
+
+def caller_identity(caller: Caller, req: Request) -> str:
+    """The counter a request hits: its key's name, or its client IP when anonymous."""
+    return f"key:{caller.name}" if caller.name else f"ip:{req.remote_addr}"
+
+
+def caller_limit(caller: Caller, config: Config) -> RateLimitItem:
+    """The key's own limit if it has one, else the default for its tier."""
+    if caller.rate_limit:
+        return parsed_limit(caller.rate_limit)
+    return parsed_limit(config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"])
+
+
+def batch_cost(req: MlapiRequest) -> int:
+    """How many units this request costs: the number of items in a batch, else 1."""
+    use_case = req.use_case
+    batch_field = getattr(use_case.request_schema, "batch", None) if use_case else None
+    if batch_field is None or not req.is_json:
+        return 1
+    try:
+        body = req.get_json(silent=True)
+    except Exception:  # noqa: BLE001 - too large or too deep: the view answers 413 or 400, this costs 1
+        return 1
+    items = body.get(batch_field) if isinstance(body, dict) else None
+    return min(len(items), MAX_COST) if isinstance(items, list) and items else 1
+
+
+def unlimited(req: Request) -> bool:
+    """Static files and probes are never counted (an unknown path is)."""
+    endpoint = req.endpoint or ""
+    return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
+
+
+def count_request() -> Window | None:
+    """Count the request against its caller's window, once; None when limits do not apply or failed."""
+    app, req = current_app._get_current_object(), request._get_current_object()
+    state = req.state
+    limits = extensions.rate_limits(app)
+    state.window_counted = True
+    if limits.enabled and not unlimited(req):
+        state.window = limits.hit(caller_limit(state.caller, app.config), caller_identity(state.caller, req),
+                                  batch_cost(req))
+    return state.window
+
+
+def enforce_limit() -> None:
+    """Count the request (after authentication has named the caller).
+
+    :raises TooManyRequests: the window is spent (429; the request still counts).
+    """
+    window = count_request()
+    if window is not None and window.exceeded:
+        raise TooManyRequests(str(window.limit))
+
+
+def add_rate_headers(response: Response) -> Response:
+    """Where the request left its window; on a 429, when to retry.
+
+    A request refused before its turn (an unknown key: 401, a client key on an admin
+    endpoint: 403) is counted here, against its IP or its key, so it carries the headers
+    too and key guessing spends the anonymous budget.
+    """
+    state = request._get_current_object().state
+    window = state.window if state.window_counted else count_request()
+    if window is not None:
+        headers = response.headers  # only this hook sets these: add, without set's scan for an earlier one
+        headers.add("X-RateLimit-Limit", str(window.limit.amount))
+        headers.add("X-RateLimit-Remaining", str(window.remaining))
+        headers.add("X-RateLimit-Reset", str(int(window.resets_at)))
+        if response.status_code == 429:
+            headers.add("Retry-After", str(max(1, math.ceil(window.resets_at - time.time()))))
+    return response
+
+
+def init_app(app: Flask) -> RateLimits:
+    """The limiter of ``app`` (its storage and counters belong to this app alone; its hooks are in
+    :mod:`mlapi.request_path`)."""
+    return extensions.rate_limits.install(app, RateLimits(app))

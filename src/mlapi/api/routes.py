@@ -1,0 +1,129 @@
+"""GET /api/v1/health, /api/v1/models, /api/v1/models/<name> (the model card), /api/v1/usage (admin)."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from mlapi import extensions
+from mlapi.access.keys import admin_only
+from mlapi.api.openapi import documented
+from mlapi.api.schemas import ActivateRequest, Health, ModelCard, ModelList, Usage, UsageQuery
+from mlapi.errors import NotFound, ValidationFailed
+from mlapi.observability.activity import usage_per_key
+from mlapi.serving.prediction import json_payload, load
+from mlapi.serving.registry import ArtifactRefused, registry
+from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
+from mlapi.usecase import UseCase
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params")
+
+
+@bp.get("/health")
+@documented("Service health", Health, degraded=True)
+def health():
+    """503 when a model cannot serve its active version here (this instance is broken), else 200.
+
+    The database and the limit storage are shared by every instance: while they are away the
+    body says so (``degraded``), but the status stays 200, since a load balancer that took every
+    instance out would stop the predictions that still work.
+    """
+    models_ok, models, problems = registry.health()
+    database_up = extensions.database_outage().up
+    if not database_up:
+        problems = [*problems, "database unreachable: keys seen recently still work, rows are held in memory"]
+    limits = extensions.rate_limits()
+    if limits_problem := limits.problem():
+        problems = [*problems, limits_problem]
+    body = {"status": "degraded" if problems else "ok", "models": models, "database": "up" if database_up else "down",
+            "limit_storage": "off" if not limits.enabled else "down" if limits_problem else "up"}
+    if problems:
+        body["problems"] = problems
+    return jsonify(body), 200 if models_ok else 503
+
+
+@bp.get("/models")
+@documented("List the models", ModelList)
+def models():
+    """Every use case with its serving version and all its versions."""
+    listed = [
+        {
+            "name": name,
+            "title": use_case.title,
+            "active_version": serving_version(name),
+            "versions": registry.versions(name),
+        }
+        for name, use_case in registry.use_cases.items()
+    ]
+    return jsonify(models=listed)
+
+
+@bp.get("/models/<name>")
+@documented("A model's card", ModelCard, model_name=True)
+def model_card(name: str):
+    """The model card: what the model does, every version's metrics, how to call it."""
+    return jsonify(card_of(name))
+
+
+@bp.put("/models/<name>/active")
+@documented("Switch the serving version (admin)", ModelCard, body=ActivateRequest, example={"version": "v1"},
+            model_name=True)
+@admin_only
+def activate(name: str):
+    """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""
+    use_case_named(name)
+    version = load(ActivateRequest(), json_payload())["version"]
+    try:
+        registry.activate(name, version)
+    except ArtifactRefused as refused:
+        raise ValidationFailed(f"{refused}; the active version is unchanged.", {"version": [str(refused)]}) from None
+    return jsonify(card_of(name))
+
+
+@bp.get("/usage")
+@documented("Prediction requests per key (admin)", Usage, query=UsageQuery)
+@admin_only
+def usage():
+    """Prediction requests per key (null: anonymous) and use case over the last ``minutes`` (admin)."""
+    minutes = load(UsageQuery(), request.args)["minutes"]
+    with deadline(REQUEST_DEADLINE_SECONDS):
+        keys = usage_per_key(minutes)
+    return jsonify(window_minutes=minutes, keys=keys)
+
+
+def serving_version(name: str) -> str | None:
+    loaded = registry.loaded.get(name)
+    return loaded.version if loaded else None
+
+
+def use_case_named(name: str) -> UseCase:
+    """The use case called ``name``.
+
+    :raises NotFound: there is no such use case (404).
+    """
+    use_case = registry.use_cases.get(name)
+    if use_case is None:
+        raise NotFound(f"There is no model named '{name}'; GET /api/v1/models lists them.")
+    return use_case
+
+
+def card_of(name: str) -> dict[str, Any]:
+    """The model card of use case ``name``.
+
+    :raises NotFound: there is no such use case.
+    """
+    use_case = use_case_named(name)
+    cards = [registry.card(name, version) for version in registry.versions(name)]
+    active = serving_version(name)
+    current = next((card for card in cards if card["version"] == active), cards[-1] if cards else {})
+    return {
+        "name": name,
+        "title": use_case.title,
+        "description": use_case.description,
+        "active_version": active,
+        "versions": [{key: card.get(key) for key in CARD_FIELDS} for card in cards],
+        "input_schema": current.get("input_schema"),
+        "example": current.get("example", use_case.example),
+    }

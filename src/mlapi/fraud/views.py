@@ -1,0 +1,27 @@
+"""The /fraud page: real held-out transactions, Amount and Time adjustable."""
+from __future__ import annotations
+
+from flask import request
+
+from mlapi.fraud.model import examples
+from mlapi.serving.registry import registry
+from mlapi.web.forms import form_int, form_number
+from mlapi.web.rendering import curl_command, error_lines, page_prediction, render_page
+
+
+def page():
+    """Pick a held-out transaction, adjust Amount and Time, see the score and its top factors."""
+    shown_examples = examples(registry.get("fraud").model)
+    form = request.form
+    number = form_int(form.get("example"), 0, 0, len(shown_examples) - 1)
+    transaction = {**shown_examples[number]["transaction"]}
+    for field in ("Amount", "Time"):
+        if form.get(field, "").strip():
+            transaction[field] = form_number(form[field])
+    payload = {"transaction": transaction}
+    shown = page_prediction("fraud", payload, request.method == "POST")
+    factors = shown.result["top_factors"] if shown.result else []
+    largest = max((abs(factor["contribution"]) for factor in factors), default=0)
+    return render_page(shown, curl_command("/api/v1/fraud", payload),
+                       examples=[example["label"] for example in shown_examples], number=number,
+                       transaction=transaction, largest=largest or 1, problems=error_lines(shown.errors))

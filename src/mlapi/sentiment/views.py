@@ -1,0 +1,49 @@
+"""POST /api/v1/sentiment and the /sentiment page, both through ``prediction.predict``."""
+from __future__ import annotations
+
+import re
+
+from flask import request
+
+from mlapi.sentiment.compiled import term_of
+from mlapi.web.rendering import curl_command, page_prediction, render_page
+
+EXAMPLES = {
+    "Positive": "Thank you for the upgrade, the crew was wonderful and we landed early!",
+    "Neutral": "What time does the first flight from Boston to Chicago leave tomorrow?",
+    "Negative": "Worst experience ever. Three hours on the tarmac and not a word from anyone.",
+    "Help-desk complaint": (
+        "I have been on hold for 2 hours to rebook my cancelled flight and my bag is still missing. "
+        "Can someone please call me back?"
+    ),
+}
+
+
+def page():
+    """The form: pick an example or type a text; see the result, its JSON and curl."""
+    text = request.form.get("text", "")
+    shown = page_prediction("sentiment", {"text": text}, request.method == "POST")
+    segments = highlight(text, shown.result["explanation"]) if shown.result else []
+    curl = curl_command("/api/v1/sentiment", {"text": text or EXAMPLES["Positive"]})
+    return render_page(shown, curl, examples=EXAMPLES, text=text, segments=segments)
+
+
+def highlight(text: str, explanation: list[dict]) -> list[tuple[str, str]]:
+    """The text cut into words and spaces, each decisive word with a CSS class.
+
+    ``for-1`` .. ``for-3`` pushed towards the label, ``against-1`` .. ``against-3`` away
+    from it; the digit grows with the weight.
+    """
+    weights = {item["term"]: item["weight"] for item in explanation}
+    segments = []
+    for chunk in re.split(r"(\s+)", text):
+        weight = weights.get(term_of(chunk)) if chunk.strip() else None
+        segments.append((chunk, weight_class(weight)))
+    return segments
+
+
+def weight_class(weight: float | None) -> str:
+    if weight is None:
+        return ""
+    strength = 3 if abs(weight) >= 1 else 2 if abs(weight) >= 0.3 else 1
+    return f"{'for' if weight > 0 else 'against'}-{strength}"

@@ -1,0 +1,1 @@
+"""HTTP plumbing under every route: the gunicorn worker, body and header guards, the JSON provider."""

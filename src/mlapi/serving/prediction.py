@@ -1,0 +1,130 @@
+"""The one prediction flow that every JSON endpoint and every HTML page goes through.
+
+    payload -> request_schema.load -> registry.get(name) -> use_case.predict -> response dict
+
+:func:`endpoint` is the view of ``POST /api/v1/<name>`` that every use case's blueprint gets.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from flask import Response, jsonify, request
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import BadRequest
+
+from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
+from mlapi.server.http_guards import read_body
+from mlapi.serving.payloads import SingleOrBatch
+from mlapi.serving.registry import registry
+from mlapi.usecase import UseCase
+
+SHOWN_FIELDS = 5
+
+
+def json_payload() -> Any:
+    """The request's JSON body.
+
+    :raises WrongContentType: the body is not declared as JSON (415).
+    :raises InvalidJson: the body does not parse (400).
+    :raises RequestEntityTooLarge: a chunked body runs past the cap (413).
+    """
+    req = request._get_current_object()  # one proxy lookup for both uses
+    if not req.is_json:
+        raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'.")
+    read_body(req)  # outside the try: a body cut short by a timeout is not invalid JSON (408, mlapi.errors)
+    try:
+        return req.get_json()
+    except BadRequest:
+        raise InvalidJson("The request body is not valid JSON; check quotes, commas and brackets.") from None
+    except RecursionError:
+        raise InvalidJson("The request body is nested too deeply to read.") from None
+
+
+def validation_detail(errors: dict[str, Any]) -> str:
+    """One sentence naming the fields to fix, nested ones by their path (``transaction.Amount``, ``texts.3``)."""
+    named = field_paths(errors)
+    if not named:
+        return "The request body does not have the expected shape; see 'errors'."
+    more = f" and {len(named) - SHOWN_FIELDS} more" if len(named) > SHOWN_FIELDS else ""
+    return f"Fix these fields and send again: {', '.join(named[:SHOWN_FIELDS])}{more}."
+
+
+def field_paths(errors: dict[Any, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of the fields that have messages."""
+    paths = []
+    for field, messages in errors.items():
+        path = prefix if field == "_schema" else f"{prefix}{field}"
+        if isinstance(messages, dict):
+            paths += field_paths(messages, f"{path}.")
+        elif path:
+            paths.append(path.rstrip("."))
+    return paths
+
+
+def load(schema: Schema, data: Any) -> Any:
+    """``data`` loaded by ``schema``.
+
+    :raises ValidationFailed: it breaks the schema (422), with the messages per field.
+    """
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        messages = error.normalized_messages()
+        raise ValidationFailed(validation_detail(messages), messages) from None
+
+
+@cache
+def schema_instance(schema: type[Schema]) -> Schema:
+    """One instance per request schema, reused: building a marshmallow schema costs more than loading a body."""
+    return schema()
+
+
+def predict(name: str, payload: Any) -> dict[str, Any]:
+    """Validate ``payload`` for use case ``name``, predict with its serving version.
+
+    A single item answers ``{...result, "model"}``; a batch ``{"results": [...], "model"}``.
+
+    :raises ValidationFailed: the payload breaks the schema, or the model's own check (422).
+    :raises ModelUnavailable: no version of the model can serve (503).
+    """
+    models, state = registry._get_current_object(), request._get_current_object().state  # one proxy lookup each
+    use_case = models.use_cases[name]
+    state.predicting = name
+    schema = schema_instance(use_case.request_schema)
+    request_data = (schema.load_plain(payload) if isinstance(schema, SingleOrBatch) else None) or load(schema, payload)
+    loaded = models.get(name)
+    if use_case.check:
+        use_case.check(loaded.model, request_data["items"])
+    results = use_case.predict(loaded.model, request_data["items"])
+    model = {"name": name, "version": loaded.version}
+    state.model, state.results = model, results
+    if request_data["batch"]:
+        return {"results": results, "model": model}
+    return {**results[0], "model": model}
+
+
+def uploaded_payload(field: str) -> dict[str, bytes]:
+    """A multipart upload as a payload for the use case's schema: the file's raw bytes under ``field``.
+
+    :raises ValidationFailed: no file in the field (422).
+    """
+    upload = request.files.get(field)
+    if upload is None or not upload.filename:
+        raise ValidationFailed(f"Attach the file in a multipart field named '{field}'.", {field: ["No file sent."]})
+    return {field: upload.read()}
+
+
+def endpoint(use_case: UseCase) -> Callable[[], Response]:
+    """The view of ``POST /api/v1/<name>``: a JSON body (one item or a batch), or a multipart file where the
+    use case names an ``upload_field``."""
+    name, field = use_case.name, use_case.upload_field
+
+    def predict_json() -> Response:
+        if field and request.mimetype == "multipart/form-data":
+            return jsonify(predict(name, uploaded_payload(field)))
+        return jsonify(predict(name, json_payload()))
+
+    predict_json.__doc__ = f"{use_case.title}: one item or a batch, answered in order."
+    return predict_json

@@ -1,0 +1,385 @@
+"""The model registry: versions on disk, an integrity check, and the active pointer.
+
+    artifacts/<name>/<version>/model.skops   the fitted model (skops: loads without running code)
+    artifacts/<name>/<version>/card.json     version, created_at, sha256, metrics, ...
+
+A model file is read only after its sha256 matches its card, and only if every type it names
+is on the server's allow-list (:mod:`mlapi.serving.model_files`); a pickle is never loaded. The active
+version of each model is always an explicit choice recorded in the database: the first start
+records the newest version, and after that a new folder serves only once an admin activates it.
+If the active version fails to load, the version active before it serves instead and
+:meth:`Registry.health` reports the problem; a refused version is tried again when its files
+change or when it is activated again.
+
+Hot swap: every worker process reads the active versions from the database
+once a second (:meth:`Registry.sync`, in a background thread), loads and
+checks a newly chosen version off the request path, then swaps it in with one
+assignment. A request takes one :class:`Loaded` and is served wholly by it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import String, select
+from sqlalchemy.orm import Mapped, mapped_column
+from werkzeug.local import LocalProxy
+
+from mlapi import extensions
+from mlapi.errors import ModelUnavailable
+from mlapi.observability.metrics import model_load_failures_total
+from mlapi.serving.model_files import MLAPI_TYPES, TypeNotAllowed, load_model, save_model
+from mlapi.storage.background import ProcessLoop
+from mlapi.storage.database import db
+from mlapi.storage.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline
+from mlapi.usecase import Trained, UseCase
+
+log = logging.getLogger(__name__)
+
+MODEL_FILE = "model.skops"
+PICKLE_FILE = "model.joblib"  # what versions saved before skops hold: never loaded
+CARD_FILE = "card.json"
+VERSION = re.compile(r"v(\d+)")
+
+
+class ActiveVersion(db.Model):
+    """The version of a model chosen to serve (recorded at the first start, then by admins)."""
+
+    __tablename__ = "active_versions"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32))
+    changed_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+
+class Activation(db.Model):
+    """Every choice of an active version, oldest first: what rollback goes back along."""
+
+    __tablename__ = "activations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    activated_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model in memory with the card it was checked against."""
+
+    name: str
+    version: str
+    model: Any
+    card: dict[str, Any]
+
+
+class ArtifactRefused(Exception):
+    """A version that must not be served: missing, unreadable, or failing its sha256."""
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+class Registry:
+    """Every use case's versions, and the one loaded version of each that serves."""
+
+    def __init__(self, artifacts_dir: Path, use_cases: Iterable[UseCase]) -> None:
+        self.artifacts_dir = artifacts_dir
+        self.use_cases = {use_case.name: use_case for use_case in use_cases}
+        self.loaded: dict[str, Loaded] = {}
+        self.problems: dict[str, list[str]] = {}
+        self.refused: dict[tuple[str, str], tuple] = {}  # (name, version) -> what it was refused with
+        self.remembered: dict[str, str] = {}  # the active versions last read, shown while the database is away
+        self.syncing = ProcessLoop("mlapi-registry-sync", 0, lambda: None)  # init_registry sets the app's loop
+
+    # Reading what is on disk
+
+    def versions(self, name: str) -> list[str]:
+        """Complete versions of ``name`` (a card and a skops model file), oldest first."""
+        return [v for v in self.folders(name) if (self.artifacts_dir / name / v / MODEL_FILE).is_file()]
+
+    def folders(self, name: str) -> list[str]:
+        """Every version folder of ``name`` with a card, whatever its model file, oldest first."""
+        folder = self.artifacts_dir / name
+        if not folder.is_dir():
+            return []
+        found = [p.name for p in folder.iterdir() if VERSION.fullmatch(p.name) and (p / CARD_FILE).is_file()]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def card(self, name: str, version: str) -> dict[str, Any]:
+        """The card of one version, as written by training."""
+        return json.loads((self.artifacts_dir / name / version / CARD_FILE).read_text())
+
+    def chosen_versions(self) -> dict[str, tuple[str, datetime]]:
+        """The recorded choice of every use case that has one: version and when it was chosen."""
+        with deadline(BACKGROUND_DEADLINE_SECONDS):
+            chosen = {row.name: (row.version, row.changed_at) for row in db.session.scalars(select(ActiveVersion))}
+        self.remembered = {name: version for name, (version, _) in chosen.items()}
+        return chosen
+
+    def active_version(self, name: str) -> str | None:
+        """The version recorded as active (the one last read while the database is away); None if none is."""
+        database = extensions.database_outage()
+        if not database.up:
+            return self.remembered.get(name)
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                row = db.session.get(ActiveVersion, name)
+                version = row.version if row else None
+        except Exception as error:
+            database.absorb(error)
+            return self.remembered.get(name)
+        return version
+
+    def fingerprint(self, name: str, version: str) -> tuple:
+        """Size and modification time of the version's files: they change when a copy completes."""
+        folder = self.artifacts_dir / name / version
+        stats = []
+        for file in (CARD_FILE, MODEL_FILE):
+            try:
+                stat = (folder / file).stat()
+                stats.append((stat.st_size, stat.st_mtime_ns))
+            except OSError:
+                stats.append(None)
+        return tuple(stats)
+
+    # Loading
+
+    def load(self, name: str, version: str) -> Loaded:
+        """Load one version after checking its sha256 against its card and its types against the allow-list.
+
+        :raises ArtifactRefused: the card or model is missing, the hash differs, or a type is not allowed.
+        """
+        folder = self.artifacts_dir / name / version
+        try:
+            card = self.card(name, version)
+            if not (folder / MODEL_FILE).is_file() and (folder / PICKLE_FILE).is_file():
+                raise ArtifactRefused(f"{name} {version}: {PICKLE_FILE} is a pickle, which mlapi never loads; "
+                                      f"train again: flask --app mlapi train {name}")
+            if sha256_of(folder / MODEL_FILE) != card["sha256"]:
+                raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
+            model = load_model(folder / MODEL_FILE, MLAPI_TYPES)
+        except Exception as error:  # unreadable card, missing file, a type not allowed, a damaged file
+            model_load_failures_total.labels(name).inc()
+            if isinstance(error, ArtifactRefused):
+                raise
+            if isinstance(error, TypeNotAllowed):
+                raise ArtifactRefused(f"{name} {version}: {error}") from error
+            raise ArtifactRefused(f"{name} {version}: cannot be loaded ({type(error).__name__})") from error
+        return Loaded(name, version, model, card)
+
+    def load_active(self) -> None:
+        """Load the active version of every use case.
+
+        If the active version fails, the versions active before it are tried, most recent first:
+        never a version nobody chose. With none recorded (the first start), the newest version that
+        loads is recorded as the active one.
+        """
+        chosen = self.chosen_versions()
+        for name in self.use_cases:
+            self.problems[name] = []
+            wanted, chosen_at = chosen.get(name, (None, None))
+            candidates = [wanted] + [v for v in self.history(name) if v != wanted] if wanted else \
+                list(reversed(self.versions(name)))
+            if not candidates:
+                self.problems[name].append(self.nothing_to_serve(name))
+                continue
+            for version in candidates:
+                try:
+                    self.loaded[name] = self.load(name, version)
+                    break
+                except ArtifactRefused as refused:
+                    self.refuse(name, version, refused, chosen_at if version == wanted else None)
+            if wanted is None and name in self.loaded:
+                self.record_first(name, self.loaded[name].version)
+            elif name in self.loaded and self.problems[name]:
+                self.problems[name].append(f"{name}: serving {self.loaded[name].version} instead of {wanted}")
+
+    def nothing_to_serve(self, name: str) -> str:
+        """Why ``name`` has no version to serve, and what to run."""
+        pickled = [v for v in self.folders(name) if (self.artifacts_dir / name / v / PICKLE_FILE).is_file()]
+        if pickled:
+            return (f"{name}: {', '.join(pickled)} hold a pickle ({PICKLE_FILE}), which mlapi never loads; "
+                    f"train again: flask --app mlapi train {name}")
+        return f"{name}: no trained version; run 'flask --app mlapi train {name}'"
+
+    def record_first(self, name: str, version: str) -> None:
+        """Record ``version`` as active where no choice was recorded yet (the first start or training)."""
+        self.choose(name, version)
+        log.info("%s: no active version was recorded; %s recorded as active", name, version)
+
+    def history(self, name: str) -> list[str]:
+        """The versions once active, most recent first, each once."""
+        rows = db.session.scalars(
+            select(Activation.version).where(Activation.name == name).order_by(Activation.id.desc())
+        ).all()
+        return list(dict.fromkeys(rows))
+
+    def refuse(self, name: str, version: str, refused: ArtifactRefused, chosen_at: datetime | None = None) -> None:
+        log.error("model refused: %s", refused)
+        self.refused[(name, version)] = (self.fingerprint(name, version), chosen_at)
+        self.problems[name].append(str(refused))
+
+    def sync(self) -> None:
+        """Serve what the database says is active now.
+
+        A refused version is tried again only when its files changed or it was activated again since.
+        """
+        for name, (wanted, chosen_at) in self.chosen_versions().items():
+            serving = self.loaded.get(name)
+            if name not in self.use_cases or (serving and serving.version == wanted):
+                continue
+            if self.refused.get((name, wanted)) == (self.fingerprint(name, wanted), chosen_at):
+                continue
+            try:
+                loaded = self.load(name, wanted)
+            except ArtifactRefused as refused:
+                self.problems[name] = [p for p in self.problems.get(name, []) if not p.startswith(f"{name} {wanted}:")]
+                self.refuse(name, wanted, refused, chosen_at)
+                continue
+            self.refused.pop((name, wanted), None)
+            self.loaded[name] = loaded
+            self.problems[name] = []
+            log.info("now serving %s %s", name, wanted)
+
+    def get(self, name: str) -> Loaded:
+        """The serving version of ``name``.
+
+        :raises ModelUnavailable: no version of it could be loaded.
+        """
+        try:
+            return self.loaded[name]
+        except KeyError:
+            raise ModelUnavailable(f"The {name} model is not available right now; try again later.") from None
+
+    def activate(self, name: str, version: str) -> Loaded:
+        """Load and check ``version``, then make it the one that serves.
+
+        :raises ArtifactRefused: the version does not exist or fails its check.
+        """
+        if version not in self.folders(name):
+            raise ArtifactRefused(f"{name} has no version {version}")
+        loaded = self.load(name, version)
+        self.choose(name, version)
+        self.refused.pop((name, version), None)
+        self.loaded[name] = loaded
+        self.problems[name] = []
+        return loaded
+
+    def choose(self, name: str, version: str) -> None:
+        """Record ``version`` as the active one, and in the history.
+
+        :raises sqlalchemy.exc.OperationalError: the database is away: nothing changed (a 503 to a client).
+        """
+        now = datetime.now(UTC)
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                db.session.merge(ActiveVersion(name=name, version=version, changed_at=now))
+                db.session.add(Activation(name=name, version=version, activated_at=now))
+                db.session.commit()
+        except Exception:
+            db.session.rollback()
+            raise
+        self.remembered[name] = version
+
+    def pin(self, name: str) -> None:
+        """Record the newest version as active when none that can load is recorded (the first training)."""
+        versions = self.versions(name)
+        if versions and self.active_version(name) not in versions:
+            self.record_first(name, versions[-1])
+
+    def rollback(self, name: str) -> Loaded:
+        """Go back to the version that was active before the current one.
+
+        :raises ArtifactRefused: there is none left, or it fails its check.
+        """
+        current = self.active_version(name)
+        earlier = [v for v in self.history(name) if v != current and v in self.versions(name)]
+        if not earlier:
+            raise ArtifactRefused(f"{name} has no earlier active version to roll back to")
+        return self.activate(name, earlier[0])
+
+    def delete(self, name: str, version: str) -> None:
+        """Remove a version from disk; never the active one.
+
+        :raises ArtifactRefused: the version is active, serving, or does not exist.
+        """
+        serving = self.loaded.get(name)
+        if version == self.active_version(name) or (serving and serving.version == version):
+            raise ArtifactRefused(f"{name} {version} is active: activate another version before deleting it")
+        if version not in self.folders(name):
+            raise ArtifactRefused(f"{name} has no version {version}")
+        shutil.rmtree(self.artifacts_dir / name / version)
+
+    def health(self) -> tuple[bool, dict[str, str | None], list[str]]:
+        """Whether every model serves its active version; the serving versions; the problems."""
+        models = {name: (self.loaded[name].version if name in self.loaded else None) for name in self.use_cases}
+        problems = [problem for name in self.use_cases for problem in self.problems.get(name, [])]
+        return not problems, models, problems
+
+    # Writing (training only)
+
+    def save(self, name: str, trained: Trained, extra: dict[str, Any]) -> dict[str, Any]:
+        """Write ``trained`` as the next version of ``name`` and return its card.
+
+        The card is written last, so a half-written version is never listed.
+        """
+        taken = [int(p.name[1:]) for p in (self.artifacts_dir / name).glob("v*") if VERSION.fullmatch(p.name)]
+        folder = self.artifacts_dir / name / f"v{max(taken, default=0) + 1}"
+        folder.mkdir(parents=True, exist_ok=False)
+        save_model(trained.model, folder / MODEL_FILE)
+        card = {
+            "version": folder.name,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sha256": sha256_of(folder / MODEL_FILE),
+            "metrics": trained.metrics,
+            "dataset": trained.dataset,
+            "params": trained.params,
+            "label_shares": trained.label_shares,
+            **extra,
+        }
+        partial = folder / (CARD_FILE + ".partial")
+        partial.write_text(json.dumps(card, indent=2))
+        os.replace(partial, folder / CARD_FILE)
+        return card
+
+
+def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:
+    """Create the app's registry, load the active version of every model, keep it in sync."""
+    made = Registry(Path(app.config["ARTIFACTS_DIR"]), use_cases)
+    extensions.registry.install(app, made)
+    with app.app_context():
+        made.load_active()
+
+    def sync_in_app() -> None:
+        database = extensions.database_outage(app)
+        with app.app_context():
+            try:
+                made.sync()
+            except Exception as error:
+                database.absorb(error)  # the serving versions stay as they are
+                return
+        database.answered()
+
+    made.syncing = ProcessLoop("mlapi-registry-sync", app.config["SYNC_SECONDS"], sync_in_app)
+    return made
+
+
+def start_sync() -> None:
+    """Start this process's sync loop, on its first request (a request hook)."""
+    extensions.registry().syncing.ensure_started()
+
+
+registry: Registry = LocalProxy(extensions.registry)  # type: ignore[assignment]
+

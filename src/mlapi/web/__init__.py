@@ -1,0 +1,1 @@
+"""The pages for people: home, /models, /monitor, the key form; their templates, styles and scripts."""
