@@ -67,6 +67,8 @@ class UseCase:
     ``outcome(result)`` names one result's predicted class and score for monitoring.
     ``response_schema`` describes one result (the OpenAPI document adds ``model`` and the
     batch form); ``upload_field`` names a multipart file field the endpoint also takes.
+    ``model_types`` lists the classes of its own that its model files may name, besides what
+    :mod:`mlapi.serving.model_files` allows every model (scikit-learn, NumPy, SciPy).
 
     Its :attr:`blueprint`, named ``name``, carries ``POST /api/v1/<name>``, the page ``/<name>``
     (``page``, or a form for any JSON body when None) and its other ``routes``. ``package`` is the
@@ -87,6 +89,7 @@ class UseCase:
     max_body_bytes: int = 1024 * 1024
     outcome: Outcome = no_outcome
     upload_field: str | None = None
+    model_types: frozenset[str] = frozenset()
     package: str | None = None
     page: Callable[[], ResponseReturnValue] | None = None
     routes: tuple[Route, ...] = ()

@@ -19,6 +19,7 @@ use_case = UseCase(
     headline_metric="mase",
     check=check_known_series,
     max_body_bytes=256 * 1024,
+    model_types=frozenset({"mlapi.demand.model.DemandModel", "mlapi.demand.model.Series"}),
     package=__name__,
     page=views.page,
     routes=(Route("/api/v1/demand/series", views.series_json),),

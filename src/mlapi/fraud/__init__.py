@@ -30,6 +30,7 @@ use_case = UseCase(
     example={"transaction": EXAMPLE_TRANSACTION},
     headline_metric="roc_auc",
     max_body_bytes=2 * 1024 * 1024,
+    model_types=frozenset({"mlapi.fraud.model.FraudModel"}),
     package=__name__,
     page=views.page,
 )

@@ -19,6 +19,7 @@ use_case = UseCase(
     headline_metric="model_hr@10",
     check=check_known_movies,
     max_body_bytes=256 * 1024,
+    model_types=frozenset({"mlapi.recommend.model.Recommender"}),
     package=__name__,
     page=views.page,
     routes=(Route("/api/v1/movies", views.movies_json),),

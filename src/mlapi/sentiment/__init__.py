@@ -18,6 +18,7 @@ use_case = UseCase(
     example={"text": "The crew was lovely and we landed early. Thank you!"},
     headline_metric="accuracy",
     max_body_bytes=6 * 1024 * 1024,  # a full batch of 1,000 texts of 5,000 ASCII characters
+    model_types=frozenset({"mlapi.sentiment.model.SentimentModel"}),
     package=__name__,
     page=views.page,
 )

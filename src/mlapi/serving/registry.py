@@ -38,7 +38,7 @@ from werkzeug.local import LocalProxy
 from mlapi import extensions
 from mlapi.errors import ModelUnavailable
 from mlapi.observability.metrics import model_load_failures_total
-from mlapi.serving.model_files import MLAPI_TYPES, TypeNotAllowed, load_model, save_model
+from mlapi.serving.model_files import TypeNotAllowed, load_model, save_model
 from mlapi.storage.background import ProcessLoop
 from mlapi.storage.database import db
 from mlapi.storage.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline
@@ -169,7 +169,7 @@ class Registry:
                                       f"train again: flask --app mlapi train {name}")
             if sha256_of(folder / MODEL_FILE) != card["sha256"]:
                 raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
-            model = load_model(folder / MODEL_FILE, MLAPI_TYPES)
+            model = load_model(folder / MODEL_FILE, self.use_cases[name].model_types)
         except Exception as error:  # unreadable card, missing file, a type not allowed, a damaged file
             model_load_failures_total.labels(name).inc()
             if isinstance(error, ArtifactRefused):

@@ -8,7 +8,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema
 
-from mlapi.catalog import USE_CASES
+from mlapi import catalog
 from mlapi.config import Config
 from mlapi.serving.registry import Registry
 from mlapi.usecase import Step, no_progress
@@ -33,5 +33,5 @@ def train_use_case(
 
 def train_all(artifacts_dir: Path, sample: float = 1.0, data_dir: Path = Path(Config.DATA_DIR)) -> dict[str, dict]:
     """Train every use case into ``artifacts_dir``; tests use a small ``sample``."""
-    registry = Registry(Path(artifacts_dir), USE_CASES)
+    registry = Registry(Path(artifacts_dir), catalog.USE_CASES)
     return {name: train_use_case(registry, name, data_dir, sample) for name in registry.use_cases}

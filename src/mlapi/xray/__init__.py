@@ -32,6 +32,7 @@ use_case = UseCase(
     headline_metric="roc_auc",
     max_body_bytes=6 * 1024 * 1024,
     upload_field="image",
+    model_types=frozenset({"mlapi.xray.model.PatchFeatures"}),
     package=__name__,
     page=views.page,
     routes=(Route("/xray/examples/<int:number>.png", views.example_png),),
