@@ -5,12 +5,12 @@ Registered with the ``limits`` library under the scheme ``mlapi+lmdb``
 64 MB by default), so it is used like the library's own storages. LMDB is a memory-mapped
 B-tree with one writer at a time across processes: an increment is one write transaction
 (read the counter, add, write it back), so concurrent workers never lose or double a hit.
-It costs about 2 µs in a loop, where the SQLite upsert it replaced cost 30 µs and more
-system calls (docs/performance.md). Supports the fixed-window strategy.
+It costs a fraction of the SQLite upsert it replaced, with fewer system calls
+(docs/performance.md). Supports the fixed-window strategy.
 
 Commits are not flushed to disk (``sync=False``): a crashed worker loses nothing, since the
 operating system holds its writes. On Linux, transactions write into the mapped file itself
-(``writemap``, 3.5% more requests a second under load, seventh round), which has two costs,
+(``writemap``, measurably more requests a second under load), which has two costs,
 both met here: a crash of the machine could leave the file damaged, so counters left by an
 earlier boot (``/proc/sys/kernel/random/boot_id``) are discarded on opening (their one-minute
 windows have passed anyway); and writing a page of a sparse file on a full disk would kill the

@@ -7,7 +7,7 @@ percent-encoded as it travels, and a traceback's lines are indented under their 
 The lines are buffered, like nginx's ``access_log ... buffer= flush=``: a request only
 appends its line's values, and a background loop per worker hands a second's lines to
 ``logging`` together, each with the time its request finished. Written inside the request,
-a line cost several times its 6 µs in a loop, since the logging code had left the CPU's
+a line costs several times what it costs in a loop, since the logging code has left the CPU's
 caches by then (docs/performance.md). ``logging.handlers``' QueueHandler
 and MemoryHandler would still make and format the record, most of that cost, inside the
 request. A worker that stops writes what it holds; one that is killed loses at most its

@@ -13,8 +13,8 @@ orjson does not (``NaN``, a byte order mark, UTF-16) and otherwise raises as bef
 (``ValueError``, or ``RecursionError`` for deep nesting). orjson would read an integer beyond
 64 bits as a float, so a body with a run of 20 digits or more goes to the standard decoder
 from the start. Larger bodies (batches, images) go there too: for them the scan for such a
-run costs about what orjson saves. With its code out of the CPU's caches, as inside a loaded
-server, the standard decoder takes 72-96 µs for a sentiment body and orjson 19-29 µs (docs/performance.md).
+run costs about what orjson saves. For a one-item body orjson is several times faster than the
+standard decoder inside a loaded server (docs/performance.md).
 """
 from __future__ import annotations
 

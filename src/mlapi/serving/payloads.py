@@ -22,8 +22,9 @@ class SingleOrBatch(Schema):
     def load_plain(self, data: Any) -> dict | None:
         """``load``'s result for the commonest body, ``{single: value}`` with a ``plain`` value; else None.
 
-        That body is checked in three operations instead of marshmallow's sixty calls, which
-        cost 35 µs inside a request against 7 µs in a loop (docs/performance.md). Any other
+        That body is checked in three operations instead of marshmallow's sixty calls, a cost
+        that grows several times inside a request, with its code out of the caches
+        (docs/performance.md). Any other
         body, every invalid one included, goes through ``load`` and its messages.
         """
         if self.plain is None or type(data) is not dict or len(data) != 1:
