@@ -3,8 +3,8 @@ import flask.app
 import pytest
 
 from mlapi import MlapiFlask
+from mlapi.request_path import MlapiRequest
 from mlapi.server.json_provider import OrjsonProvider
-from mlapi.request_state import MlapiRequest
 
 
 def test_the_app_uses_mlapis_request_and_json(app):

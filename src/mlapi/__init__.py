@@ -17,7 +17,7 @@ from mlapi.api import routes as api
 from mlapi.config import Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
 from mlapi.observability import access_log, prediction_log
-from mlapi.request_state import MlapiRequest
+from mlapi.request_path import MlapiRequest
 from mlapi.server import http_guards
 from mlapi.server.json_provider import OrjsonProvider
 from mlapi.serving.registry import init_registry

@@ -11,20 +11,59 @@
                      add_security_headers  CSP, nosniff, ...             server.http_guards
                      finish_request    X-Request-ID, the access log line observability.access_log
 
-What a request carries between them is ``request.state`` (:class:`mlapi.request_state.RequestState`).
+What a request carries between them is ``request.state``, a :class:`RequestState`.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response
+from flask import Flask, Request, Response
+from werkzeug.utils import cached_property
 
-from mlapi.access.keys import authenticate
+from mlapi import extensions
+from mlapi.access.keys import ANONYMOUS, Caller, authenticate
 from mlapi.access.rate_limits import add_rate_headers, enforce_limit
 from mlapi.observability.access_log import finish_request, start_request
 from mlapi.observability.prediction_log import record
 from mlapi.server.http_guards import add_security_headers, cap_body
 from mlapi.serving.registry import start_sync
+
+if TYPE_CHECKING:
+    from mlapi.access.rate_limits import Window
+    from mlapi.usecase import UseCase
+
+
+@dataclass(slots=True)
+class RequestState:
+    """Each field is written by one step of the request path (:mod:`mlapi.request_path`) and read by later ones."""
+
+    request_id: str = ""  # start_request: the client's X-Request-ID, or a new one
+    started: float = 0.0  # start_request: time.perf_counter() as the request began
+    caller: Caller = ANONYMOUS  # authenticate: the key's name and role
+    window_counted: bool = False  # enforce_limit: whether the rate limit has counted this request
+    window: Window | None = None  # enforce_limit: where the request left its caller's window, if limits apply
+    predicting: str | None = None  # predict: the use case asked, once the body reached validation
+    model: dict[str, str] | None = None  # predict: the name and version that answered
+    results: list[dict[str, Any]] = field(default_factory=list)  # predict: one result per item
+
+
+class MlapiRequest(Request):
+    """Flask's request with its :class:`RequestState` and the use case its route belongs to."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state = RequestState()
+
+    @cached_property
+    def use_case(self) -> UseCase | None:
+        """The use case whose route this request matched (its blueprint), or None.
+
+        Routing happens as the request starts, before any hook or view can ask.
+        """
+        return extensions.registry().use_cases.get(self.blueprint or "")
+
 
 BEFORE: tuple[Callable[[], None], ...] = (start_request, start_sync, cap_body, authenticate, enforce_limit)
 AFTER: tuple[Callable[[Response], Response], ...] = (record, add_rate_headers, add_security_headers, finish_request)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from functools import cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from flask import Config, Flask, Request, Response, current_app, request
 from limits import RateLimitItem, parse
@@ -30,7 +30,9 @@ import mlapi.access.lmdb_storage  # noqa: F401  (registers the mlapi+lmdb storag
 from mlapi import extensions
 from mlapi.access.keys import Caller
 from mlapi.observability.metrics import ratelimit_failures_total
-from mlapi.request_state import MlapiRequest
+
+if TYPE_CHECKING:
+    from mlapi.request_path import MlapiRequest
 
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
 STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"

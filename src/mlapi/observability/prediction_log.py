@@ -26,7 +26,7 @@ import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from flask import Flask, Request, Response, current_app, request
@@ -36,7 +36,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mlapi import extensions
 from mlapi.observability import metrics
 from mlapi.observability.traffic import Tallies, TrafficMinute
-from mlapi.request_state import RequestState
 from mlapi.storage.background import Buffer
 from mlapi.storage.database import db
 from mlapi.storage.outages import (
@@ -47,6 +46,9 @@ from mlapi.storage.outages import (
     not_yet_written,
 )
 from mlapi.usecase import UseCase
+
+if TYPE_CHECKING:
+    from mlapi.request_path import RequestState
 
 log = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 3600
