@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+
 from mlapi.recommend.views import EXAMPLES
 
 SUPERHERO = EXAMPLES["Superhero fan"]

@@ -5,6 +5,7 @@ import re
 import shlex
 
 import pytest
+
 from mlapi.sentiment.views import EXAMPLES
 
 
