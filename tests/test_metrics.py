@@ -143,3 +143,17 @@ def test_odd_methods_do_not_mint_new_series(client):
     page = scrape(client)
     assert value(page, "mlapi_http_requests_total", endpoint="(unmatched)", method="other", status="405") >= 1
     assert not any(("method", "BREW") in labels for _, labels in page)
+
+
+def test_a_healthy_server_says_its_database_and_limit_storage_are_up(artifacts, tmp_path):
+    settings = {"DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}", "ARTIFACTS_DIR": artifacts,
+                "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'ratelimits'}?map_mb=1"}
+    with gunicorn(settings) as port:
+        for _ in range(4):  # both workers answer some
+            request(port, "POST", "/api/v1/sentiment", TEXT)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/metrics")
+        page = samples(connection.getresponse().read().decode())
+        connection.close()
+    assert value(page, "mlapi_database_up") == 1.0
+    assert value(page, "mlapi_ratelimit_storage_up") == 1.0

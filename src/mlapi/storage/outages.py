@@ -99,6 +99,8 @@ class Outage:
         self.down_since: float | None = None
         self.lock = threading.Lock()
         gauge.set(1)
+        # A forked worker's gauge starts from a file of its own, at 0: it says the state it inherited.
+        os.register_at_fork(after_in_child=lambda: gauge.set(0 if self.down_since is not None else 1))
 
     @property
     def up(self) -> bool:
