@@ -69,7 +69,7 @@ def model_card(name: str):
 
 @bp.put("/models/<name>/active")
 @documented("Switch the serving version (admin)", ModelCard, body=ActivateRequest, example={"version": "v1"},
-            model_name=True)
+            model_name=True, errors=(503,))
 @admin_only
 def activate(name: str):
     """Make a version of ``name`` the one that serves (admin); it is loaded and checked first."""
@@ -83,7 +83,7 @@ def activate(name: str):
 
 
 @bp.get("/usage")
-@documented("Prediction requests per key (admin)", Usage, query=UsageQuery)
+@documented("Prediction requests per key (admin)", Usage, query=UsageQuery, errors=(503,))
 @admin_only
 def usage():
     """Prediction requests per key (null: anonymous) and use case over the last ``minutes`` (admin)."""
