@@ -6,7 +6,7 @@ import pytest
 
 from mlapi.config import Config
 from mlapi.sentiment import model
-from mlapi.sentiment.compiled import term_of
+from mlapi.sentiment.model import term_of
 from tests.conftest import SAMPLE
 
 TEXTS = [
@@ -54,9 +54,10 @@ def test_explanation_terms_come_from_the_text(trained):
     assert result["explanation"] and {item["term"] for item in result["explanation"]} <= words
 
 
-def test_word_weights_add_up_to_the_linear_score(trained):
+@pytest.mark.parametrize("path", ["plain", "compiled"])
+def test_word_weights_add_up_to_the_linear_score(trained, path):
     features = trained.model.pipeline[:-1].transform(TEXTS).tocsr()
-    scored = trained.model.compiled.score(TEXTS)
+    scored = model.score(trained.model, TEXTS) if path == "plain" else trained.model.compiled.score(TEXTS)
     for row, text in enumerate(TEXTS):
         centred_logit = features[row] @ trained.model.centred_coef[scored.winners[row]]
         assert sum(scored.word_weights[row]) == pytest.approx(float(centred_logit[0]), abs=1e-9)

@@ -1,11 +1,15 @@
-"""The sentiment pipeline compiled for serving: the same numbers without scikit-learn's per-call overhead.
+"""The sentiment pipeline compiled for serving: ``model.score``'s numbers without scikit-learn's per-call overhead.
+
+An optional accelerator, never a gate: ``model.py`` predicts and explains with the pipeline
+itself for any settings, and uses this module only for a model whose settings it reproduces
+(``unsupported`` names the others) and whose probe texts it scores as ``model.score`` does, to
+1e-9. That is decided once, when the model is fitted or loaded.
 
 The fitted pipeline (word and character TF-IDF side by side, then multinomial logistic
 regression) is a vocabulary lookup, a weighted count and a sparse dot product. scikit-learn
 spends most of a one-text call on input checks, joblib and output wrappers around that
-(``make bench``'s profile), so prediction here does the arithmetic directly with numpy,
-from the vectorisers' own vocabularies, analyser and idf, and the classifier's own weights:
-probabilities match ``pipeline.predict_proba`` to 1e-9 (tested).
+(``bench/profile.py``), so prediction here does the arithmetic directly with numpy,
+from the vectorisers' own vocabularies, analyser and idf, and the classifier's own weights.
 
 Both blocks are analysed word by word: a whitespace-separated word yields the same tokens
 and character n-grams alone as inside its text (``token_pattern`` never spans white space,
@@ -23,13 +27,15 @@ C compiler when installing), one text takes the numpy path too: the same numbers
 from __future__ import annotations
 
 import re
-import string
 from array import array
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import Pipeline
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from mlapi.sentiment.model import Scored, term_of
 
 try:
     from mlapi.sentiment._kernel import Kernel
@@ -37,11 +43,7 @@ except ImportError:  # installed without a C compiler: see the module's docstrin
     Kernel = None
 
 MAX_CACHED_WORDS = 50_000
-
-
-def term_of(word: str) -> str:
-    """A word as a term: lower case, without the punctuation around it ("Great!" -> "great")."""
-    return word.lower().strip(string.punctuation) or word.lower()
+TOKEN_PATTERN = TfidfVectorizer().token_pattern  # a word of 2+ word characters: never spans white space
 
 
 def unique_inverse(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,37 +68,47 @@ class WordParts:
     ids: array  # feature id (int64) of each in-vocabulary occurrence wholly inside the word
 
 
-@dataclass
-class Scored:
-    """Each text's class probabilities and winner, and each word's share of its winning label's score."""
+def unsupported(pipeline: Pipeline) -> list[str]:
+    """What in a fitted ``pipeline`` this module does not reproduce; empty when it can be compiled.
 
-    probabilities: list[list[float]]  # per text, one per class
-    winners: list[int]  # per text
-    terms: list[list[str]]  # per text, the term of each word
-    word_weights: list[list[float]]  # per text, each word's share of the winner's centred linear score
-
-
-def check_compilable(word: TfidfVectorizer, char: TfidfVectorizer) -> None:
-    """Refuse vectorisers whose settings this module does not reproduce.
-
-    :raises ValueError: a setting other than the ones mlapi trains with.
+    It reproduces a word TfidfVectorizer (1-2-grams of the default tokens) beside a char_wb one,
+    both lower-casing with sublinear TF, IDF and l2 norms in float64, then a logistic regression
+    over three classes or more (a softmax).
     """
-    same = {"lowercase": True, "strip_accents": None, "preprocessor": None, "binary": False,
-            "norm": "l2", "use_idf": True, "sublinear_tf": True}
-    wanted = [(word, {**same, "analyzer": "word", "tokenizer": None, "stop_words": None, "ngram_range": (1, 2)}),
-              (char, {**same, "analyzer": "char_wb"})]
-    for vectorizer, settings in wanted:
-        differing = [name for name, value in settings.items() if getattr(vectorizer, name) != value]
-        if differing:
-            raise ValueError(f"cannot compile a TfidfVectorizer with these settings changed: {differing}")
+    if len(pipeline.steps) != 2 or not isinstance(pipeline[0], FeatureUnion):
+        return ["a pipeline other than a feature union and a classifier"]
+    vectorizers = [vectorizer for _, vectorizer in pipeline[0].transformer_list]
+    if len(vectorizers) != 2 or any(type(vectorizer) is not TfidfVectorizer for vectorizer in vectorizers):
+        return ["features other than two TfidfVectorizers"]
+    same = {"input": "content", "lowercase": True, "strip_accents": None, "preprocessor": None, "binary": False,
+            "norm": "l2", "use_idf": True, "sublinear_tf": True, "dtype": np.float64}
+    wanted = {"word": {**same, "analyzer": "word", "tokenizer": None, "token_pattern": TOKEN_PATTERN,
+                       "stop_words": None, "ngram_range": (1, 2)},
+              "char": {**same, "analyzer": "char_wb"}}
+    refused = [f"{block} {name}={getattr(vectorizer, name)!r}"
+               for (block, settings), vectorizer in zip(wanted.items(), vectorizers, strict=True)
+               for name, value in settings.items() if getattr(vectorizer, name) != value]
+    if pipeline[0].transformer_weights:
+        refused.append("transformer_weights")
+    classifier = pipeline[-1]
+    if type(classifier) is not LogisticRegression:
+        refused.append(f"a {type(classifier).__name__} classifier")
+    elif len(classifier.classes_) < 3:
+        refused.append("two classes (a sigmoid, not a softmax)")
+    elif getattr(classifier, "multi_class", "auto") == "ovr" or classifier.solver == "liblinear":
+        refused.append("one-vs-rest probabilities")
+    return refused
 
 
 class CompiledSentiment:
     """Prediction and explanation for a fitted sentiment pipeline: numpy for batches, C for one text."""
 
     def __init__(self, pipeline: Pipeline, centred_coef: np.ndarray) -> None:
+        """:raises ValueError: ``unsupported`` names something in ``pipeline``."""
+        refused = unsupported(pipeline)
+        if refused:
+            raise ValueError(f"cannot compile this sentiment pipeline: {'; '.join(refused)}")
         word, char = (vectorizer for _, vectorizer in pipeline[0].transformer_list)
-        check_compilable(word, char)
         classifier = pipeline[-1]
         self.word_vocabulary: dict[str, int] = word.vocabulary_
         self.char_vocabulary: dict[str, int] = char.vocabulary_
@@ -106,7 +118,6 @@ class CompiledSentiment:
         self.idf = np.concatenate([word.idf_, char.idf_])
         self.coef = np.ascontiguousarray(classifier.coef_)
         self.intercept = classifier.intercept_
-        self.labels: list[str] = [str(label) for label in classifier.classes_]  # made once, not per request
         self.centred_coef = centred_coef
         self.n_features = len(self.idf)
         self.words: dict[str, WordParts] = {}

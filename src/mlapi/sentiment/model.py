@@ -4,14 +4,29 @@ Trained on the Twitter US Airline Sentiment tweets (negative / neutral / positiv
 plus the UCI labelled sentences (product, movie and restaurant reviews: extra
 positive and negative vocabulary beyond airlines). Measured on a fixed held-out
 20% of the airline tweets only. No Flask here: run ``train`` and ``predict`` alone.
+
+``score`` predicts and explains with the scikit-learn pipeline itself, whatever the
+vectorisers' settings: it is the model. ``compiled.py`` (with its C kernel) is an optional
+accelerator of the same numbers. A model uses it only when its settings are ones the compiled
+path reproduces and, on probe texts, it gives ``score``'s probabilities and word weights to
+within 1e-9; that is decided once, when the model is fitted or loaded. Otherwise every text
+goes through ``score``: slower, never refused. What the compiled path saves and how to measure
+it: docs/performance.md.
 """
 from __future__ import annotations
 
 import copy
 import csv
+import itertools
 import json
+import logging
+import math
+import string
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,8 +36,12 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
-from mlapi.sentiment.compiled import CompiledSentiment
 from mlapi.usecase import Step, Trained, no_progress, shares
+
+if TYPE_CHECKING:
+    from mlapi.sentiment.compiled import CompiledSentiment
+
+log = logging.getLogger(__name__)
 
 WORD_NGRAMS = {"ngram_range": (1, 2), "min_df": 2, "sublinear_tf": True}
 CHAR_NGRAMS = {"analyzer": "char_wb", "ngram_range": (2, 5), "min_df": 2, "sublinear_tf": True}
@@ -31,6 +50,39 @@ TEST_SIZE = 0.2
 SEED = 42
 TOP_TERMS = 8
 UCI_FILES = ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt")
+AGREEMENT = 1e-9  # the compiled path serves only if its numbers are this close to ``score``'s
+# Texts the compiled path must reproduce before it serves: ordinary ones, and the edge cases of
+# its word-by-word analysis (no words, words without tokens, repeats, bigrams across words).
+PROBES = (
+    "The crew was GREAT, thanks!! Best flight ever",
+    "My bag is lost and nobody answers the phone. Worst airline.",
+    "What time does flight 123 land in Boston?",
+    "", "!!!", "qwzx", "good !!! flight", "thanks thanks thanks, thanks!", "no no no, NOT good",
+    "  spaced\tout\n\nwords  ", "Ünïcödé ΟΔΟΣ café — I’m “fine”…", "flight-123 to New-York, ok?",
+)
+# Per text and vectoriser, how much text the explanation analyses looking for the words an
+# n-gram spans; past that, what it has not placed is spread over every word (see owned_occurrences).
+MAX_RUN_CHARACTERS = 100_000
+
+
+def term_of(word: str) -> str:
+    """A word as a term: lower case, without the punctuation around it ("Great!" -> "great")."""
+    return word.lower().strip(string.punctuation) or word.lower()
+
+
+@dataclass
+class Scored:
+    """Each text's class probabilities and winner, and each word's share of its winning label's score."""
+
+    probabilities: list[list[float]]  # per text, one per class
+    winners: list[int]  # per text
+    terms: list[list[str]]  # per text, the term of each whitespace-separated word
+    word_weights: list[list[float]]  # per text, each word's share of the winner's centred linear score
+
+    def text(self, index: int) -> Scored:
+        """The scoring of one of the texts alone."""
+        return Scored([self.probabilities[index]], [self.winners[index]], [self.terms[index]],
+                      [self.word_weights[index]])
 
 
 @dataclass
@@ -39,15 +91,18 @@ class SentimentModel:
 
     Softmax ignores what all classes share, so a feature's centred weight for a
     class is exactly how far it moves that class's probability against the others.
-    Predictions go through ``compiled``, built from the pipeline at load, never saved.
+    ``compiled`` is the accelerator when this model can use it (else None): built from
+    the pipeline when the model is made or loaded, never saved.
     """
 
     pipeline: Pipeline
     centred_coef: np.ndarray  # (n_classes, n_features)
-    compiled: CompiledSentiment = field(init=False, repr=False, compare=False)
+    labels: list[str] = field(init=False, repr=False, compare=False)  # made once, not per request
+    compiled: CompiledSentiment | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.compiled = CompiledSentiment(self.pipeline, self.centred_coef)
+        self.labels = [str(label) for label in self.pipeline[-1].classes_]
+        self.compiled = accelerator(self)
 
     def __getstate__(self) -> dict:
         """Saved without the compiled form (rebuilt whenever the model loads), each vectoriser's
@@ -68,9 +123,51 @@ class SentimentModel:
         self.__dict__.update(state)
         self.__post_init__()
 
-    @property
-    def labels(self) -> list[str]:
-        return self.compiled.labels
+
+def centred(coef: np.ndarray) -> np.ndarray:
+    """The classifier's weights centred across classes (two classes: the one row as -w/2, +w/2)."""
+    if len(coef) == 1:  # a binary logistic regression: sigmoid(z) is softmax(-z/2, z/2)
+        coef = np.vstack([-coef / 2, coef / 2])
+    return coef - coef.mean(axis=0)
+
+
+def accelerator(model: SentimentModel) -> CompiledSentiment | None:
+    """The compiled form of ``model`` if it reproduces ``score`` on the probe texts, else None (logged)."""
+    from mlapi.sentiment import compiled  # imported here: it builds on this module, which never needs it
+
+    refused = compiled.unsupported(model.pipeline)
+    if refused:
+        log.info("sentiment: scikit-learn serves every text; the compiled path does not reproduce %s",
+                 "; ".join(refused))
+        return None
+    try:
+        fast = compiled.CompiledSentiment(model.pipeline, model.centred_coef)
+        probes = [*PROBES, vocabulary_probe(model.pipeline)]
+        plain = score(model, probes)
+        gap = max(difference(fast.score(probes), plain),
+                  *(difference(fast.score([text]), plain.text(index)) for index, text in enumerate(probes)))
+    except Exception:  # an accelerator that fails must not keep the model from serving
+        log.exception("sentiment: scikit-learn serves every text; the compiled path failed on the probe texts")
+        return None
+    if gap > AGREEMENT:
+        log.warning("sentiment: scikit-learn serves every text; the compiled path differs from it by %.3g", gap)
+        return None
+    return fast
+
+
+def vocabulary_probe(pipeline: Pipeline) -> str:
+    """A text of about 40 of the word vectoriser's own terms, so that a probe meets real features."""
+    vocabulary = pipeline[0].transformer_list[0][1].vocabulary_
+    return " ".join(itertools.islice(vocabulary, 0, None, max(1, len(vocabulary) // 40)))
+
+
+def difference(one: Scored, other: Scored) -> float:
+    """The largest gap between two scorings' probabilities and word weights; inf if winners or terms differ."""
+    if one.winners != other.winners or one.terms != other.terms:
+        return math.inf
+    pairs = [*zip(one.probabilities, other.probabilities, strict=True),
+             *zip(one.word_weights, other.word_weights, strict=True)]
+    return max((abs(a - b) for left, right in pairs for a, b in zip(left, right, strict=True)), default=0.0)
 
 
 def read_airline(data_dir: Path) -> pd.DataFrame:
@@ -89,14 +186,25 @@ def read_uci(data_dir: Path) -> pd.DataFrame:
     return pd.DataFrame({"text": uci.text, "label": uci.y.map({0: "negative", 1: "positive"})})
 
 
-def build_pipeline() -> Pipeline:
-    """The untrained pipeline: both n-gram vectorisers side by side, then the classifier."""
-    features = FeatureUnion([("word", TfidfVectorizer(**WORD_NGRAMS)), ("char", TfidfVectorizer(**CHAR_NGRAMS))])
-    return Pipeline([("features", features), ("classifier", LogisticRegression(C=C, max_iter=3000))])
+def build_pipeline(word: dict = WORD_NGRAMS, char: dict = CHAR_NGRAMS, c: float = C) -> Pipeline:
+    """The untrained pipeline: both n-gram vectorisers (``TfidfVectorizer`` settings) side by side, then the
+    classifier."""
+    features = FeatureUnion([("word", TfidfVectorizer(**word)), ("char", TfidfVectorizer(**char))])
+    return Pipeline([("features", features), ("classifier", LogisticRegression(C=c, max_iter=3000))])
 
 
-def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trained:
-    """Fit on the training split (plus the UCI sentences) and measure on the held-out tweets."""
+def described(settings: dict) -> str:
+    """A vectoriser's settings for the model card."""
+    return "TF-IDF, " + ", ".join(f"{name}={value!r}" for name, value in settings.items())
+
+
+def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress,
+          word: dict = WORD_NGRAMS, char: dict = CHAR_NGRAMS) -> Trained:
+    """Fit on the training split (plus the UCI sentences) and measure on the held-out tweets.
+
+    ``word`` and ``char`` are the two vectorisers' ``TfidfVectorizer`` settings: any of them
+    train and serve (through the compiled path when it reproduces them, else through ``score``).
+    """
     step("read data")
     airline, uci = read_airline(data_dir), read_uci(data_dir)
     if sample < 1.0:
@@ -106,9 +214,9 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
     fit_rows = pd.concat([fit_part, uci], ignore_index=True)
 
     step("fit")
-    pipeline = build_pipeline().fit(fit_rows.text, fit_rows.label)
+    pipeline = build_pipeline(word, char).fit(fit_rows.text, fit_rows.label)
     coef = pipeline[-1].coef_
-    model = SentimentModel(pipeline, coef - coef.mean(axis=0))
+    model = SentimentModel(pipeline, centred(coef))
 
     step("evaluate")
     predicted = pipeline.predict(test_part.text)
@@ -127,8 +235,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "source": "CrowdFlower 'Data for Everyone' via Kaggle; Kotzias et al., KDD 2015, UCI ML Repository #331",
     }
     params = {
-        "word_ngrams": "TF-IDF, 1-2 words, min_df 2, sublinear tf",
-        "char_ngrams": "TF-IDF, 2-5 characters within words, min_df 2, sublinear tf",
+        "word_ngrams": described(word),
+        "char_ngrams": described(char),
         "classifier": f"multinomial logistic regression, C={C}",
         "train_rows": len(fit_rows),
         "features": int(coef.shape[1]),
@@ -137,8 +245,14 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
 
 
 def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
-    """Label, score, class probabilities and the decisive terms for each ``{"text": ...}``."""
-    scored = model.compiled.score([item["text"] for item in items])
+    """Label, score, class probabilities and the decisive terms for each ``{"text": ...}``.
+
+    The numbers come from the compiled path when the model has one, else from ``score``: the same
+    numbers (to 1e-9, checked when the model was made or loaded), so the same results.
+    """
+    texts = [item["text"] for item in items]
+    fast = model.compiled
+    scored = fast.score(texts) if fast is not None else score(model, texts)
     labels = model.labels
     return [
         {
@@ -151,6 +265,110 @@ def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
             scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
         )
     ]
+
+
+def score(model: SentimentModel, texts: list[str]) -> Scored:
+    """Probabilities and each word's share of the winner's score, from the scikit-learn pipeline itself.
+
+    A feature's push on the winner is its value (from the pipeline's own transform) times its
+    centred weight; ``owned_occurrences`` says which words each of its occurrences came from,
+    and the push is shared between those occurrences.
+    """
+    features = model.pipeline[:-1].transform(texts).tocsr()
+    probabilities = model.pipeline[-1].predict_proba(features)
+    winners = probabilities.argmax(axis=1)
+    blocks = text_blocks(model.pipeline)
+    terms, word_weights = [], []
+    for row, text in enumerate(texts):
+        words = text.split()
+        columns = features.indices[features.indptr[row]:features.indptr[row + 1]]
+        values = features.data[features.indptr[row]:features.indptr[row + 1]]
+        pushes = dict(zip(columns.tolist(), (values * model.centred_coef[winners[row], columns]).tolist(), strict=True))
+        weights = [0.0] * len(words)
+        for analyse, vocabulary, offset in blocks:
+            for column, owners in owned_occurrences(analyse, vocabulary, text, words).items():
+                push, occurrences = pushes.pop(offset + column, 0.0), sum(owners.values())
+                for word, count in owners.items():
+                    weights[word] += push * count / occurrences
+        if words and pushes:  # features no run of words gave (see owned_occurrences): every word's alike
+            spread = sum(pushes.values()) / len(words)
+            weights = [weight + spread for weight in weights]
+        terms.append([term_of(word) for word in words])
+        word_weights.append(weights)
+    return Scored(probabilities.tolist(), winners.tolist(), terms, word_weights)
+
+
+def text_blocks(pipeline: Pipeline) -> list[tuple[Callable[[str], list[str]], dict[str, int], int]]:
+    """Each vectoriser of the feature union: its analyser, its vocabulary and its first column."""
+    blocks, offset = [], 0
+    for _, vectorizer in pipeline[0].transformer_list:
+        if vectorizer in ("drop", None):
+            continue
+        blocks.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, offset))
+        offset += len(vectorizer.vocabulary_)
+    return blocks
+
+
+def owned_occurrences(analyse: Callable[[str], list[str]], vocabulary: dict[str, int], text: str,
+                      words: list[str]) -> dict[int, dict[int, float]]:
+    """Which of ``words`` (``text.split()``) each in-vocabulary n-gram of ``text`` came from.
+
+    Returns, per vocabulary column, the number of its occurrences each word owns. An n-gram that
+    a word gives analysed alone belongs to that word. One that only a run of words gives (a word
+    bigram across two words, a character n-gram over a space) belongs to the shortest such run,
+    shared equally by its words. Runs leave out the words that give nothing alone when that
+    changes nothing: in "good !!! flight" the bigram "good flight" is half "good"'s, half
+    "flight"'s. Runs grow until every occurrence is placed or MAX_RUN_CHARACTERS of text have
+    been analysed; what stays unplaced is in no entry.
+    """
+    def counts(part: str) -> Counter[int]:
+        return Counter(column for gram in analyse(part) if (column := vocabulary.get(gram)) is not None)
+
+    whole = counts(text)
+    if not whole:
+        return {}
+    alone = [analyse(word) for word in words]
+    sequence = [index for index, grams in enumerate(alone) if grams]
+    reachable = counts(" ".join(words[index] for index in sequence))
+    if reachable != whole:  # leaving them out changes the n-grams: runs take every word
+        sequence = list(range(len(words)))
+        reachable = counts(" ".join(words))
+    owned: defaultdict[int, dict[int, float]] = defaultdict(dict)
+
+    def give(found: dict[int, int], run: list[int]) -> None:
+        for column, count in found.items():
+            for word in run:
+                owned[column][word] = owned[column].get(word, 0.0) + count / len(run)
+
+    # runs[start] counts what the run of `length` words from sequence[start] gives; shorter: one word less
+    runs = [Counter(column for gram in alone[index] if (column := vocabulary.get(gram)) is not None)
+            for index in sequence]
+    placed: Counter[int] = Counter()
+    for index, found in zip(sequence, runs, strict=True):
+        give(found, [index])
+        placed.update(found)
+    missing = (whole & reachable) - placed
+    shorter = [Counter()] * (len(sequence) + 1)
+    length, budget = 1, MAX_RUN_CHARACTERS
+    while missing and length < len(sequence) and budget > 0:
+        length += 1
+        longer = []
+        for start in range(len(sequence) - length + 1):
+            run = sequence[start:start + length]
+            part = " ".join(words[index] for index in run)
+            budget -= len(part)
+            found = counts(part)
+            longer.append(found)
+            # Occurrences spanning the whole run: what it gives beyond its two runs one word shorter.
+            spanning = {column: exact for column, count in found.items() if column in missing
+                        and (exact := count - runs[start][column] - runs[start + 1][column]
+                             + shorter[start + 1][column]) > 0}
+            give(spanning, run)
+            missing -= Counter(spanning)
+            if budget <= 0:
+                break
+        shorter, runs = runs, longer
+    return owned
 
 
 def explain(terms: list[str], word_weights: list[float]) -> list[dict]:
