@@ -31,7 +31,8 @@ from pathlib import Path
 
 import joblib
 
-from mlapi.serving.model_files import MLAPI_TYPES, load_model
+from mlapi import catalog
+from mlapi.serving.model_files import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
@@ -162,7 +163,8 @@ def ceiling_texts_per_second(texts: list[str]) -> float:
 
 def trained_model(name: str):
     """The newest trained version of ``name``, read as mlapi reads it."""
-    return load_model(newest(name) / "model.skops", MLAPI_TYPES)
+    use_case = next(use_case for use_case in catalog.USE_CASES if use_case.name == name)
+    return load_model(newest(name) / "model.skops", use_case.model_types)
 
 
 def timed(work) -> float:

@@ -9,9 +9,12 @@ import joblib
 import pytest
 import skops.io as sio
 
-from mlapi.serving.model_files import MLAPI_TYPES, TypeNotAllowed, load_model
+from mlapi import catalog
+from mlapi.serving.model_files import TypeNotAllowed, load_model
 from mlapi.serving.registry import ArtifactRefused, registry
 from tests.test_registry import add_version, served_version
+
+EVERY_MODEL_TYPE = frozenset().union(*(use_case.model_types for use_case in catalog.USE_CASES))
 
 
 class Hostile:
@@ -59,7 +62,7 @@ def test_a_hostile_pickle_with_a_matching_card_never_runs(artifacts, make_app, t
 def test_a_skops_file_naming_a_dangerous_function_is_refused(artifacts, make_app, tmp_path, dangerous):
     sio.dump({"model": dangerous}, tmp_path / "model.skops")
     with pytest.raises(TypeNotAllowed) as refused:
-        load_model(tmp_path / "model.skops", MLAPI_TYPES)
+        load_model(tmp_path / "model.skops", EVERY_MODEL_TYPE)
     assert refused.value.types  # named
     drop_version(artifacts, "v2", "model.skops", (tmp_path / "model.skops").read_bytes())
     app = make_app()

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from mlapi.config import Config
-from mlapi.sentiment import compiled, model
+from mlapi.sentiment import compiled, model, use_case
 from mlapi.sentiment.compiled import CompiledSentiment, unsupported
 from mlapi.sentiment.model import term_of
-from mlapi.serving.model_files import MLAPI_TYPES, load_model, save_model
+from mlapi.serving.model_files import load_model, save_model
 from tests.conftest import SAMPLE
 
 EDGE_CASES = [
@@ -140,7 +140,7 @@ def test_forgetting_the_word_cache_changes_nothing(trained, texts, monkeypatch):
 def test_saved_without_the_compiled_form_and_rebuilt_on_load(trained, tmp_path):
     assert "compiled" not in trained.__getstate__()
     save_model(trained, tmp_path / "model.skops")
-    loaded = load_model(tmp_path / "model.skops", MLAPI_TYPES)
+    loaded = load_model(tmp_path / "model.skops", use_case.model_types)
     assert isinstance(loaded.compiled, CompiledSentiment)
     items = [{"text": text} for text in EDGE_CASES]
     assert model.predict(loaded, items) == model.predict(trained, items)
@@ -155,10 +155,10 @@ def test_without_the_kernel_predictions_are_the_same(trained, texts, tmp_path):
 import json, sys
 sys.modules["mlapi.sentiment._kernel"] = None  # its import raises ImportError
 from pathlib import Path
-from mlapi.sentiment import compiled, model
-from mlapi.serving.model_files import MLAPI_TYPES, load_model
+from mlapi.sentiment import compiled, model, use_case
+from mlapi.serving.model_files import load_model
 folder = Path(sys.argv[1])
-loaded = load_model(folder / "model.skops", MLAPI_TYPES)
+loaded = load_model(folder / "model.skops", use_case.model_types)
 texts = json.loads((folder / "texts.json").read_text())
 one = [loaded.compiled.score([text]) for text in texts]
 print(json.dumps({

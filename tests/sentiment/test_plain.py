@@ -11,7 +11,7 @@ from mlapi.config import Config
 from mlapi.sentiment import model, use_case
 from mlapi.sentiment.compiled import unsupported
 from mlapi.sentiment.model import owned_occurrences, term_of
-from mlapi.serving.model_files import MLAPI_TYPES, load_model, save_model
+from mlapi.serving.model_files import load_model, save_model
 from mlapi.serving.registry import Registry, registry
 from mlapi.serving.training import json_schema
 from tests.conftest import SAMPLE
@@ -89,7 +89,7 @@ def test_what_no_run_of_words_gives_within_the_budget_is_spread(trained, monkeyp
 
 def test_saved_loaded_and_served_through_the_plain_path(trained, tmp_path, artifacts, make_app):
     save_model(trained.model, tmp_path / "model.skops")
-    loaded = load_model(tmp_path / "model.skops", MLAPI_TYPES)
+    loaded = load_model(tmp_path / "model.skops", use_case.model_types)
     assert loaded.compiled is None
     items = [{"text": text} for text in TEXTS]
     assert model.predict(loaded, items) == model.predict(trained.model, items)

@@ -5,7 +5,7 @@ import re
 
 from flask import request
 
-from mlapi.sentiment.compiled import term_of
+from mlapi.sentiment.model import term_of
 from mlapi.web.rendering import curl_command, page_prediction, render_page
 
 EXAMPLES = {

@@ -7,7 +7,7 @@ server-side allow-list, never read from the file itself:
 
 - what skops trusts by default (scikit-learn estimators, NumPy and SciPy types, builtins);
 - ``PLAIN_DATA_TYPES``: scikit-learn and SciPy helpers that skops lists but that only hold data;
-- ``MLAPI_TYPES``: the use cases' own model classes, plain dataclasses that mlapi wrote.
+- the classes a use case names as its own (``UseCase.model_types``), plain dataclasses that mlapi wrote.
 
 A new type in a model makes ``load_model`` refuse it, naming the type: add it here after checking
 that building it from data runs no code (no ``__setstate__`` or ``__reduce__`` that acts).
@@ -26,16 +26,6 @@ PLAIN_DATA_TYPES = frozenset({
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
-MLAPI_TYPES = frozenset({
-    "mlapi.demand.model.DemandModel",
-    "mlapi.demand.model.Series",
-    "mlapi.fraud.model.FraudModel",
-    "mlapi.recommend.model.Recommender",
-    "mlapi.sentiment.model.SentimentModel",  # its __setstate__ rebuilds the compiled form from the pipeline
-    "mlapi.xray.model.PatchFeatures",
-})
-
-
 class TypeNotAllowed(Exception):
     """The file names a type outside the allow-list; ``types`` lists them."""
 
