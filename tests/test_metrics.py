@@ -1,5 +1,6 @@
 """GET /metrics: counters that move with requests, and stay right across 2 gunicorn workers."""
 import http.client
+import struct
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from mlapi import extensions
+from mlapi.observability import metrics
 from tests.servers import gunicorn, request
 
 TEXT = {"text": "The crew was lovely"}
@@ -157,3 +159,18 @@ def test_a_healthy_server_says_its_database_and_limit_storage_are_up(artifacts, 
         connection.close()
     assert value(page, "mlapi_database_up") == 1.0
     assert value(page, "mlapi_ratelimit_storage_up") == 1.0
+
+
+def test_a_worker_file_caught_being_created_is_read_again(monkeypatch):
+    """prometheus-client fails on a file a worker has created but not yet sized; the scrape reads again."""
+    reads = []
+
+    class Racing:
+        def collect(self):
+            reads.append(1)
+            if len(reads) == 1:
+                raise struct.error("unpack_from requires a buffer of at least 4 bytes")
+            return ["families"]
+
+    monkeypatch.setattr(metrics.EveryWorker, "source", staticmethod(Racing))
+    assert metrics.EveryWorker().collect() == ["families"] and len(reads) == 2

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import collections
 import os
+import struct
+import time
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -25,11 +27,13 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from mlapi import extensions
 from mlapi.storage.background import Buffer
 
+READ_ATTEMPTS = 3
 disable_created_metrics()  # no *_created series: they double the output and nobody graphs them
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -141,25 +145,45 @@ class ActiveVersions:
         yield gauge
 
 
-def every_worker() -> CollectorRegistry:
-    """The metrics of every worker added up (under gunicorn), or this process's."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        collected = CollectorRegistry()
-        MultiProcessCollector(collected)
-        return collected
-    return REGISTRY
+class EveryWorker:
+    """The metrics of every worker added up (under gunicorn), or this process's, read once.
+
+    A worker creates each of its files before sizing it, and prometheus-client fails to read a
+    file caught in that instant (client_python issue 1199): such a read is tried again.
+    """
+
+    def __init__(self) -> None:
+        for attempt in range(READ_ATTEMPTS):
+            try:
+                self.families = list(self.source().collect())
+                return
+            except (struct.error, RuntimeError, UnicodeDecodeError):
+                if attempt == READ_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.01)
+
+    @staticmethod
+    def source() -> CollectorRegistry:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            collected = CollectorRegistry()
+            MultiProcessCollector(collected)
+            return collected
+        return REGISTRY
+
+    def collect(self) -> list[Metric]:
+        return self.families
 
 
 def summed(sample_name: str) -> float:
     """One unlabelled metric's value, every worker's added up (a gauge of mode livesum, a counter)."""
-    return sum(sample.value for family in every_worker().collect() for sample in family.samples
+    return sum(sample.value for family in EveryWorker().collect() for sample in family.samples
                if sample.name == sample_name)
 
 
 def rate_limited_counts() -> dict[str, int]:
     """429s per use case since the server started, every worker's added up."""
     counts: collections.Counter = collections.Counter()
-    for family in every_worker().collect():
+    for family in EveryWorker().collect():
         if family.name == "mlapi_rate_limited":
             for sample in family.samples:
                 if sample.name == "mlapi_rate_limited_total":
@@ -170,7 +194,7 @@ def rate_limited_counts() -> dict[str, int]:
 def exposition() -> Response:
     """Every metric in Prometheus text format: all workers' values plus the active versions."""
     extensions.held_counts().flush()  # this worker's, up to this request
-    collected = every_worker()
+    collected = EveryWorker()
     active = CollectorRegistry()
     active.register(ActiveVersions(extensions.registry()))
     return Response(generate_latest(collected) + generate_latest(active), content_type=CONTENT_TYPE_LATEST)
