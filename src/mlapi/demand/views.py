@@ -33,7 +33,7 @@ def page():
     payload = pasted_payload(pasted, horizon) if pasted else {"series": series, "horizon": horizon}
     shown = page_prediction("demand", payload, request.method == "POST")
     chart = draw(shown_history(model, payload), shown.result["forecast"]) if shown.result else None
-    return render_page(shown, curl_command("/api/v1/demand", payload), series_options=series_list(model),
+    return render_page(shown, curl_command(request.use_case.api_path, payload), series_options=series_list(model),
                        series=series, horizon=horizon, max_horizon=MAX_HORIZON, pasted=pasted,
                        errors=readable(shown.errors), chart=chart)
 

@@ -22,6 +22,6 @@ def page():
     shown = page_prediction("fraud", payload, request.method == "POST")
     factors = shown.result["top_factors"] if shown.result else []
     largest = max((abs(factor["contribution"]) for factor in factors), default=0)
-    return render_page(shown, curl_command("/api/v1/fraud", payload),
+    return render_page(shown, curl_command(request.use_case.api_path, payload),
                        examples=[example["label"] for example in shown_examples], number=number,
                        transaction=transaction, largest=largest or 1, problems=error_lines(shown.errors))

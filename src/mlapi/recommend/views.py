@@ -52,7 +52,7 @@ def page():
     wanted = form.get("action") == "recommend" or "example" in form
     shown = page_prediction("recommend", payload, wanted)
     query = form.get("q", "").strip()
-    curl = curl_command("/api/v1/recommend", payload if picked else request.use_case.example)
+    curl = curl_command(request.use_case.api_path, payload if picked else request.use_case.example)
     return render_page(
         shown, curl,
         examples=EXAMPLES,

@@ -1,4 +1,4 @@
-"""POST /api/v1/sentiment and the /sentiment page, both through ``prediction.predict``."""
+"""The /sentiment page: examples, the text with its decisive words marked, the JSON and curl."""
 from __future__ import annotations
 
 import re
@@ -24,7 +24,7 @@ def page():
     text = request.form.get("text", "")
     shown = page_prediction("sentiment", {"text": text}, request.method == "POST")
     segments = highlight(text, shown.result["explanation"]) if shown.result else []
-    curl = curl_command("/api/v1/sentiment", {"text": text or EXAMPLES["Positive"]})
+    curl = curl_command(request.use_case.api_path, {"text": text or EXAMPLES["Positive"]})
     return render_page(shown, curl, examples=EXAMPLES, text=text, segments=segments)
 
 
