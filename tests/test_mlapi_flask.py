@@ -1,8 +1,10 @@
 """MlapiFlask: mlapi's request and JSON classes, and Flask's coroutine check made once per function."""
 import flask.app
 import pytest
+from flask import request
 
-from mlapi import MlapiFlask
+from mlapi import MlapiFlask, request_path
+from mlapi.observability import prediction_log
 from mlapi.request_path import MlapiRequest
 from mlapi.server.json_provider import OrjsonProvider
 
@@ -41,3 +43,24 @@ def test_a_coroutine_function_still_goes_to_flask():
         app.ensure_sync(view)
     with pytest.raises(RuntimeError, match="async"):  # not remembered as if it were a plain function
         app.ensure_sync(view)
+
+
+def test_the_hooks_run_in_the_order_request_path_lists(app, make_app):
+    assert app.before_request_funcs[None] == list(request_path.BEFORE)
+    assert app.after_request_funcs[None][::-1] == list(request_path.AFTER)  # Flask runs them last added first
+    quiet = make_app(MONITORING_ENABLED=False)
+    assert prediction_log.record not in quiet.after_request_funcs[None]
+
+
+def test_a_request_carries_its_state_from_hook_to_hook(app):
+    seen = {}
+
+    @app.after_request
+    def look(response):
+        seen["state"] = request.state
+        return response
+
+    app.test_client().post("/api/v1/sentiment", json={"text": "Lovely crew"}, headers={"X-Request-ID": "abc-1"})
+    state = seen["state"]
+    assert state.request_id == "abc-1" and state.caller.role == "anonymous" and state.window_counted
+    assert state.predicting == "sentiment" and state.model["name"] == "sentiment" and len(state.results) == 1
