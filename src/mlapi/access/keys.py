@@ -36,6 +36,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi import extensions
+from mlapi.access.cors import is_preflight
 from mlapi.errors import MlapiError
 from mlapi.storage.database import db
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline
@@ -213,6 +214,8 @@ def authenticate() -> None:
     :raises Forbidden: a client key on an admin endpoint (403).
     """
     app, req = current_app._get_current_object(), request._get_current_object()
+    if is_preflight(req):
+        return
     state = req.state
     api = req.path.startswith("/api/")
     key = presented_key(req)

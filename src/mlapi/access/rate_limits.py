@@ -28,6 +28,7 @@ from werkzeug.exceptions import TooManyRequests
 
 import mlapi.access.lmdb_storage  # noqa: F401  (registers the mlapi+lmdb storage scheme)
 from mlapi import extensions
+from mlapi.access.cors import is_preflight
 from mlapi.access.keys import Caller
 from mlapi.observability.metrics import ratelimit_failures_total
 
@@ -148,9 +149,9 @@ def batch_cost(req: MlapiRequest) -> int:
 
 
 def unlimited(req: Request) -> bool:
-    """Static files and probes are never counted (an unknown path is)."""
+    """Static files, probes and CORS preflights are never counted (an unknown path is)."""
     endpoint = req.endpoint or ""
-    return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static"
+    return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static" or is_preflight(req)
 
 
 def count_request() -> Window | None:
