@@ -167,3 +167,19 @@ def test_a_remembered_key_keeps_its_role_and_counts_its_requests(app, client, ke
     with app.app_context():
         row = db.session.scalar(select(ApiKey).where(ApiKey.name == "student"))
         assert row.requests_today() == 4
+
+
+def test_a_database_made_before_item_limits_gets_the_column(make_app, tmp_path):
+    """A key table made by an older mlapi (no item_limit) is brought up to date at start; its keys still work."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as old:
+        old.execute("CREATE TABLE api_keys (id INTEGER PRIMARY KEY, name VARCHAR(64) UNIQUE, role VARCHAR(16), "
+                    "lookup_id VARCHAR(16) UNIQUE, key_hash VARCHAR(64), rate_limit VARCHAR(64), created_at DATETIME, "
+                    "last_used_at DATETIME, revoked_at DATETIME, usage_day DATE, requests_on_usage_day INTEGER)")
+    app = make_app(DATABASE_URL=f"sqlite:///{path}")
+    with app.app_context():
+        key = create_key("after-upgrade", "client", item_limit="3/minute")
+    answer = app.test_client().post("/api/v1/sentiment", json={"texts": ["ok"] * 2}, headers={"X-API-Key": key})
+    assert answer.status_code == 200 and answer.headers["X-RateLimit-Items-Remaining"] == "1"

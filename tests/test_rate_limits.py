@@ -4,10 +4,12 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from limits import parse
 from limits.errors import ConfigurationError
 
 from mlapi import extensions
 from mlapi.access.keys import create_key
+from mlapi.config import Config
 from tests.servers import gunicorn, reachable, request
 
 TEXT = {"text": "fine"}
@@ -70,11 +72,61 @@ def test_pages_are_limited_per_ip_like_the_anonymous_tier(make_app):
     assert client.get("/api/v1/health").status_code == 200  # probes are never limited
 
 
-def test_a_batch_costs_one_unit_per_item(make_app):
+def test_a_batch_costs_one_request_and_its_items(make_app):
+    client = make_app(RATELIMIT_ANONYMOUS="10/minute", RATELIMIT_ANONYMOUS_ITEMS="10/minute").test_client()
+    six = predict(client, {"texts": ["ok"] * 6})
+    assert six.status_code == 200
+    assert (six.headers["X-RateLimit-Remaining"], six.headers["X-RateLimit-Items-Remaining"]) == ("9", "4")
+    assert six.headers["X-RateLimit-Items-Limit"] == "10" and six.headers["X-RateLimit-Nearest"] == "items"
+    five = predict(client, {"texts": ["ok"] * 5})
+    assert five.status_code == 429 and int(five.headers["Retry-After"]) >= 1
+    assert five.headers["X-RateLimit-Items-Remaining"] == "4"  # a refused batch's items are given back
+    assert "retry after" in five.get_json()["detail"].lower()
+    four = predict(client, {"texts": ["ok"] * 4})
+    assert four.status_code == 200 and four.headers["X-RateLimit-Items-Remaining"] == "0"
+    assert four.headers["X-RateLimit-Remaining"] == "7"
+
+
+def test_other_routes_cost_one_request_and_no_items(make_app):
     client = make_app(RATELIMIT_ANONYMOUS="10/minute").test_client()
-    response = predict(client, {"texts": ["ok"] * 6})
-    assert response.status_code == 200 and response.headers["X-RateLimit-Remaining"] == "4"
-    assert predict(client, {"texts": ["ok"] * 5}).status_code == 429
+    models = client.get("/api/v1/models")
+    assert models.headers["X-RateLimit-Remaining"] == "9" and "X-RateLimit-Items-Remaining" not in models.headers
+    assert models.headers["X-RateLimit-Nearest"] == "requests"
+
+
+def test_ten_full_batches_a_minute_with_a_default_client_key(make_app):
+    app = make_app(RATELIMIT_CLIENT=Config.RATELIMIT_CLIENT, RATELIMIT_CLIENT_ITEMS=Config.RATELIMIT_CLIENT_ITEMS)
+    with app.app_context():
+        key = create_key("batches", "client")
+    client = app.test_client()
+    texts = [f"Flight {number} was on time, thank you" for number in range(1000)]
+    answers = [predict(client, {"texts": texts}, headers={"X-API-Key": key}) for _ in range(10)]
+    assert [answer.status_code for answer in answers] == [200] * 10
+    assert answers[-1].headers["X-RateLimit-Items-Remaining"] == str(parse(Config.RATELIMIT_CLIENT_ITEMS).amount
+                                                                      - 10_000)
+
+
+def test_a_batch_that_breaks_the_schema_costs_one_request_and_no_items(make_app):
+    app = make_app(RATELIMIT_CLIENT_ITEMS="5000/minute")
+    with app.app_context():
+        key = create_key("too-many", "client")
+    client = app.test_client()
+    refused = predict(client, {"texts": ["ok"] * 1001}, headers={"X-API-Key": key})
+    assert refused.status_code == 422 and "texts" in refused.get_json()["errors"]
+    after = predict(client, headers={"X-API-Key": key})
+    assert after.headers["X-RateLimit-Items-Remaining"] == "4999"  # only this one item was ever charged
+    assert after.headers["X-RateLimit-Remaining"] == "99998"  # the refused request did count
+
+
+def test_a_batch_larger_than_the_whole_item_limit_says_to_split_it(app):
+    with app.app_context():
+        key = create_key("small-items", "client", item_limit="500/minute")
+    client = app.test_client()
+    refused = predict(client, {"texts": ["ok"] * 600}, headers={"X-API-Key": key})
+    assert refused.status_code == 422 and "Retry-After" not in refused.headers
+    assert "batches of at most 500" in refused.get_json()["detail"]
+    assert refused.get_json()["errors"]["texts"] == [refused.get_json()["detail"]]
+    assert predict(client, headers={"X-API-Key": key}).headers["X-RateLimit-Items-Remaining"] == "499"
 
 
 def test_each_key_has_its_own_counter_and_may_have_its_own_limit(app):

@@ -22,7 +22,7 @@ from mlapi.server import http_guards
 from mlapi.server.json_provider import OrjsonProvider
 from mlapi.serving.registry import init_registry
 from mlapi.storage import outages
-from mlapi.storage.database import db
+from mlapi.storage.database import create_tables, db
 from mlapi.usecase import UseCase
 from mlapi.web import routes as web
 
@@ -67,7 +67,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     db.init_app(app)
     with app.app_context():
         make_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
-        db.create_all()
+        create_tables()
 
     outages.init_app(app)
     access_log.init_app(app)

@@ -125,25 +125,30 @@ def valid_limit(ctx: click.Context, param: click.Parameter, value: str | None) -
 @keys_group.command("create")
 @click.argument("name")
 @click.option("--role", type=click.Choice(ROLES), default="client", show_default=True)
-@click.option("--limit", callback=valid_limit, help="Its own rate limit, e.g. '1200/minute' (default: the tier's).")
-def create(name: str, role: str, limit: str | None) -> None:
+@click.option("--limit", callback=valid_limit,
+              help="Its own limit of requests, e.g. '1200/minute' (default: the tier's).")
+@click.option("--item-limit", callback=valid_limit,
+              help="Its own limit of items predicted (a batch of N is N), e.g. '50000/minute' (default: the tier's).")
+def create(name: str, role: str, limit: str | None, item_limit: str | None) -> None:
     """Create a key called NAME and print it (the only time it is shown)."""
     if db.session.scalar(select(ApiKey).where(ApiKey.name == name)):
         raise click.ClickException(f"a key named {name!r} exists already (revoked keys keep their name)")
-    key = create_key(name, role, limit)
+    key = create_key(name, role, limit, item_limit)
     click.echo(key)
     click.echo(f"Keep it safe: only its hash is stored. Use it as 'Authorization: Bearer {key[:18]}...'.", err=True)
 
 
 @keys_group.command("list")
 def list_keys() -> None:
-    """Every key: name, role, limit, created, last used, requests today (never the key)."""
+    """Every key: name, role, limits, created, last used, requests today (never the key)."""
     rows = db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all()
-    click.echo(f"{'name':<20}{'role':<8}{'limit':<16}{'created':<18}{'last used':<18}{'today':>6}  state")
+    click.echo(f"{'name':<20}{'role':<8}{'limit':<16}{'item limit':<16}{'created':<18}{'last used':<18}"
+               f"{'today':>6}  state")
     for row in rows:
         state = "revoked" if row.revoked_at else "active"
         click.echo(
-            f"{row.name:<20}{row.role:<8}{row.rate_limit or 'default':<16}{short_time(row.created_at):<18}"
+            f"{row.name:<20}{row.role:<8}{row.rate_limit or 'default':<16}{row.item_limit or 'default':<16}"
+            f"{short_time(row.created_at):<18}"
             f"{short_time(row.last_used_at):<18}{row.requests_today():>6}  {state}"
         )
 

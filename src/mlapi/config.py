@@ -25,6 +25,7 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"  # the page session: CSRF tokens, and the key a person entered
     PUBLIC_URL = ""  # e.g. https://mlapi.example.org: where the pages' curl commands point (else this server)
     TRUSTED_PROXIES = 0  # how many proxies (a load balancer) set X-Forwarded-For in front of mlapi
+    CORS_ORIGINS = ""  # origins whose pages may call /api/, e.g. "http://localhost:5173 *" (access/cors.py)
 
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")
     DATA_DIR = str(PROJECT_ROOT / "data")
@@ -33,6 +34,8 @@ class Config:
     ALLOW_ANONYMOUS = True
     RATELIMIT_ANONYMOUS = "60/minute"
     RATELIMIT_CLIENT = "600/minute"
+    RATELIMIT_ANONYMOUS_ITEMS = "1000/minute"  # items predicted per IP without a key: one full batch a minute
+    RATELIMIT_CLIENT_ITEMS = "20000/minute"  # items per key: twenty full batches of 1,000 a minute
     RATELIMIT_STORAGE = f"mlapi+lmdb:///{PROJECT_ROOT / 'var' / 'ratelimits'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
     KEY_GRACE_SECONDS = 300.0  # a key verified this recently keeps working while the database is unreachable

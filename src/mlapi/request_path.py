@@ -44,6 +44,7 @@ class RequestState:
     caller: Caller = ANONYMOUS  # authenticate: the key's name and role
     window_counted: bool = False  # enforce_limit: whether the rate limit has counted this request
     window: Window | None = None  # enforce_limit: where the request left its caller's window, if limits apply
+    items_window: Window | None = None  # predict (charge_items): where a prediction left its caller's item window
     predicting: str | None = None  # predict: the use case asked, once the body reached validation
     model: dict[str, str] | None = None  # predict: the name and version that answered
     results: list[dict[str, Any]] = field(default_factory=list)  # predict: one result per item

@@ -66,7 +66,7 @@ class Forbidden(MlapiError):
 
 
 class ApiKey(db.Model):
-    """A named key: its hash, role, optional own rate limit and usage."""
+    """A named key: its hash, role, optional own limits (requests, items) and usage."""
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -75,6 +75,7 @@ class ApiKey(db.Model):
     lookup_id: Mapped[str] = mapped_column(String(16), unique=True)
     key_hash: Mapped[str] = mapped_column(String(64))
     rate_limit: Mapped[str | None] = mapped_column(String(64))
+    item_limit: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -91,7 +92,8 @@ class Caller:
 
     name: str | None = None
     role: str = "anonymous"
-    rate_limit: str | None = None
+    rate_limit: str | None = None  # its own requests per window, else the tier's
+    item_limit: str | None = None  # its own items per window, else the tier's
 
 
 ANONYMOUS = Caller()
@@ -101,11 +103,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(name: str, role: str, rate_limit: str | None = None) -> str:
+def create_key(name: str, role: str, rate_limit: str | None = None, item_limit: str | None = None) -> str:
     """Store a new key for ``name`` and return it: the only time it is ever shown."""
     lookup_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}_{lookup_id}_{secrets.token_urlsafe(32)}"
-    db.session.add(ApiKey(name=name, role=role, lookup_id=lookup_id, key_hash=hash_key(key), rate_limit=rate_limit))
+    db.session.add(ApiKey(name=name, role=role, lookup_id=lookup_id, key_hash=hash_key(key), rate_limit=rate_limit,
+                          item_limit=item_limit))
     db.session.commit()
     return key
 
@@ -176,7 +179,7 @@ class VerifiedKeys:
         try:
             with deadline(REQUEST_DEADLINE_SECONDS):
                 row = find_key_by_digest(lookup_id, digest)
-                found = (row.id, Caller(row.name, row.role, row.rate_limit)) if row else None
+                found = (row.id, Caller(row.name, row.role, row.rate_limit, row.item_limit)) if row else None
         except Exception as error:
             self.database.absorb(error)
             return self.in_grace(entry)

@@ -1,13 +1,19 @@
-"""Rate limits with the ``limits`` library: per key (per IP for anonymous callers), one counter across all routes.
+"""Rate limits with the ``limits`` library, in two dimensions: requests and items, per key (per IP without one).
+
+Every request costs one request, in one counter across all routes; a prediction also costs its
+items (a batch of N is N), charged once its body has passed the schema and the model's own
+check, so a body that breaks the schema costs one request and never its items. A batch larger
+than the caller's whole item limit is a 422 that says to split it (waiting would not help); one
+that does not fit in what is left of the window is a 429 with ``Retry-After``, and its items are
+given back.
 
 The storage is shared by every worker: LMDB on one machine by default
 (:mod:`mlapi.access.lmdb_storage`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
-Fixed one-minute (or whatever the limit says) windows; a batch costs as many units as it
-has items. If the storage is down, requests are still answered (fail open): each failure
-is counted (``mlapi_ratelimit_storage_failures_total``), the outage and the recovery are
-logged once (:mod:`mlapi.storage.outages`), and limits are exact again as soon as it answers. Redis
-connections time out after a second, and while the storage is away one request in two seconds
-tries it, so a stalled Redis cannot slow the others.
+Fixed one-minute (or whatever the limit says) windows. If the storage is down, requests are
+still answered (fail open): each failure is counted (``mlapi_ratelimit_storage_failures_total``),
+the outage and the recovery are logged once (:mod:`mlapi.storage.outages`), and limits are exact
+again as soon as it answers. Redis connections time out after a second, and while the storage is
+away one request in two seconds tries it, so a stalled Redis cannot slow the others.
 
 mlapi calls ``limits`` itself rather than through flask-limiter: with one limit per caller
 across every route, flask-limiter's resolution of decorated, blueprint and meta limits was
@@ -18,7 +24,7 @@ from __future__ import annotations
 import math
 import time
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from flask import Config, Flask, Request, Response, current_app, request
 from limits import RateLimitItem, parse
@@ -30,16 +36,23 @@ import mlapi.access.lmdb_storage  # noqa: F401  (registers the mlapi+lmdb storag
 from mlapi import extensions
 from mlapi.access.cors import is_preflight
 from mlapi.access.keys import Caller
+from mlapi.errors import MlapiError, ValidationFailed
 from mlapi.observability.metrics import ratelimit_failures_total
-
-if TYPE_CHECKING:
-    from mlapi.request_path import MlapiRequest
 
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
 STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
-MAX_COST = 1000  # a larger batch is refused by its schema anyway
 REDIS_TIMEOUTS = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
 PROBE_SECONDS = 2.0  # while the storage is away, one request in this many seconds tries it; the others skip it
+
+
+class BatchOverLimit(ValidationFailed):
+    """A prediction with more items than the caller's whole item limit: only a smaller batch can pass."""
+
+
+class ItemsExhausted(MlapiError):
+    """A prediction whose items do not fit in what is left of the caller's item window."""
+
+    status = 429
 
 
 class Window(NamedTuple):
@@ -81,7 +94,8 @@ class RateLimits:
         self.outage = extensions.limit_storage_outage(app)
         self.failures = 0
         self.next_probe = 0.0  # while the storage is away, when a request next tries it
-        for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT"):
+        for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT", "RATELIMIT_ANONYMOUS_ITEMS",
+                        "RATELIMIT_CLIENT_ITEMS"):
             parsed_limit(app.config[setting])  # a malformed setting stops the start, not a request
 
     def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Window | None:
@@ -128,24 +142,17 @@ def caller_identity(caller: Caller, req: Request) -> str:
 
 
 def caller_limit(caller: Caller, config: Config) -> RateLimitItem:
-    """The key's own limit if it has one, else the default for its tier."""
+    """The key's own request limit if it has one, else the default for its tier."""
     if caller.rate_limit:
         return parsed_limit(caller.rate_limit)
     return parsed_limit(config["RATELIMIT_ANONYMOUS" if caller.name is None else "RATELIMIT_CLIENT"])
 
 
-def batch_cost(req: MlapiRequest) -> int:
-    """How many units this request costs: the number of items in a batch, else 1."""
-    use_case = req.use_case
-    batch_field = getattr(use_case.request_schema, "batch", None) if use_case else None
-    if batch_field is None or not req.is_json:
-        return 1
-    try:
-        body = req.get_json(silent=True)
-    except Exception:  # noqa: BLE001 - too large or too deep: the view answers 413 or 400, this costs 1
-        return 1
-    items = body.get(batch_field) if isinstance(body, dict) else None
-    return min(len(items), MAX_COST) if isinstance(items, list) and items else 1
+def caller_item_limit(caller: Caller, config: Config) -> RateLimitItem:
+    """The key's own item limit if it has one, else the default for its tier."""
+    if caller.item_limit:
+        return parsed_limit(caller.item_limit)
+    return parsed_limit(config["RATELIMIT_ANONYMOUS_ITEMS" if caller.name is None else "RATELIMIT_CLIENT_ITEMS"])
 
 
 def unlimited(req: Request) -> bool:
@@ -161,8 +168,7 @@ def count_request() -> Window | None:
     limits = extensions.rate_limits(app)
     state.window_counted = True
     if limits.enabled and not unlimited(req):
-        state.window = limits.hit(caller_limit(state.caller, app.config), caller_identity(state.caller, req),
-                                  batch_cost(req))
+        state.window = limits.hit(caller_limit(state.caller, app.config), caller_identity(state.caller, req), 1)
     return state.window
 
 
@@ -176,22 +182,67 @@ def enforce_limit() -> None:
         raise TooManyRequests(str(window.limit))
 
 
-def add_rate_headers(response: Response) -> Response:
-    """Where the request left its window; on a 429, when to retry.
+def charge_items(count: int, batch_field: str) -> None:
+    """Charge a validated prediction's ``count`` items to its caller's item window.
 
-    A request refused before its turn (an unknown key: 401, a client key on an admin
-    endpoint: 403) is counted here, against its IP or its key, so it carries the headers
-    too and key guessing spends the anonymous budget.
+    :raises BatchOverLimit: more items than the caller's whole item limit (422: split the batch).
+    :raises ItemsExhausted: they do not fit in what is left of the window (429; they are given back).
+    """
+    app, req = current_app._get_current_object(), request._get_current_object()
+    limits = extensions.rate_limits(app)
+    if not limits.enabled:
+        return
+    state = req.state
+    limit = caller_item_limit(state.caller, app.config)
+    if count > limit.amount:
+        message = (f"{count} items are more than your limit of {limit.amount} items per {limit_period(limit)}: "
+                   f"send them in batches of at most {limit.amount}.")
+        raise BatchOverLimit(message, {batch_field: [message]})
+    identity = "items:" + caller_identity(state.caller, req)
+    window = limits.hit(limit, identity, count)
+    if window is not None and window.exceeded:
+        limits.hit(limit, identity, -count)  # refused: its items are given back
+        state.items_window = window._replace(count=window.count - count)
+        raise ItemsExhausted(f"{count} items do not fit in what is left of your limit of {limit.amount} items per "
+                             f"{limit_period(limit)} ({state.items_window.remaining}); retry after the seconds "
+                             "in the Retry-After header, or send a smaller batch.")
+    state.items_window = window
+
+
+def limit_period(limit: RateLimitItem) -> str:
+    """``minute``, or ``2 minute`` for a limit over two minutes."""
+    granularity = limit.GRANULARITY.name
+    return granularity if limit.multiples == 1 else f"{limit.multiples} {granularity}"
+
+
+def add_rate_headers(response: Response) -> Response:
+    """Where the request left its windows; on a 429, when to retry.
+
+    ``X-RateLimit-*`` is the request window; a prediction adds ``X-RateLimit-Items-*``, and
+    ``X-RateLimit-Nearest`` names the window with the smaller share left (``requests`` or
+    ``items``). A request refused before its turn (an unknown key: 401, a client key on an admin
+    endpoint: 403) is counted here, against its IP or its key, so it carries the headers too and
+    key guessing spends the anonymous budget.
     """
     state = request._get_current_object().state
     window = state.window if state.window_counted else count_request()
-    if window is not None:
-        headers = response.headers  # only this hook sets these: add, without set's scan for an earlier one
-        headers.add("X-RateLimit-Limit", str(window.limit.amount))
-        headers.add("X-RateLimit-Remaining", str(window.remaining))
-        headers.add("X-RateLimit-Reset", str(int(window.resets_at)))
-        if response.status_code == 429:
-            headers.add("Retry-After", str(max(1, math.ceil(window.resets_at - time.time()))))
+    if window is None:
+        return response
+    headers = response.headers  # only this hook sets these: add, without set's scan for an earlier one
+    headers.add("X-RateLimit-Limit", str(window.limit.amount))
+    headers.add("X-RateLimit-Remaining", str(window.remaining))
+    headers.add("X-RateLimit-Reset", str(int(window.resets_at)))
+    items, nearest = state.items_window, "requests"
+    if items is not None:
+        headers.add("X-RateLimit-Items-Limit", str(items.limit.amount))
+        headers.add("X-RateLimit-Items-Remaining", str(items.remaining))
+        headers.add("X-RateLimit-Items-Reset", str(int(items.resets_at)))
+        if items.remaining * window.limit.amount < window.remaining * items.limit.amount:
+            nearest = "items"
+    headers.add("X-RateLimit-Nearest", nearest)
+    if response.status_code == 429:
+        refused = items if items is not None and not window.exceeded else window
+        headers.add("Retry-After", str(max(1, math.ceil(refused.resets_at - time.time()))))
     return response
 
 

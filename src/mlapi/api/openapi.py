@@ -33,6 +33,12 @@ RATE_LIMIT_HEADERS = {
     "X-RateLimit-Limit": "Requests allowed in the current one-minute window (per key, or per IP without one).",
     "X-RateLimit-Remaining": "Requests left in the current window.",
     "X-RateLimit-Reset": "When the current window ends, in epoch seconds.",
+    "X-RateLimit-Nearest": "The window with the smaller share left: 'requests' or 'items'.",
+}
+ITEM_LIMIT_HEADERS = {
+    "X-RateLimit-Items-Limit": "Items (a batch of N is N) allowed in the current item window.",
+    "X-RateLimit-Items-Remaining": "Items left in the current item window.",
+    "X-RateLimit-Items-Reset": "When the current item window ends, in epoch seconds.",
 }
 DESCRIPTION = """Trained machine-learning models behind one JSON API. Every prediction says which model
 version made it (`model`).
@@ -41,9 +47,12 @@ version made it (`model`).
 anonymous tier (when the server allows it): predictions and reads, limited per IP. A key that is unknown
 or revoked is a 401, never anonymous. Admin endpoints answer 401 without a key and 403 to a client key.
 
-**Rate limits.** Per key, or per IP without one, in one counter across all routes; a batch costs one
-unit per item; a refused key counts against its IP. Every response but those of `/api/v1/health` and `/metrics` carries
-`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`; a 429 also carries `Retry-After`.
+**Rate limits.** Per key, or per IP without one, in two dimensions: requests (one counter across all
+routes) and items (a prediction of N items costs N, charged once its body passed validation). A refused key
+counts against its IP. Every response but those of `/api/v1/health` and `/metrics` carries `X-RateLimit-Limit`,
+`X-RateLimit-Remaining`, `X-RateLimit-Reset` and `X-RateLimit-Nearest`; a prediction also carries
+`X-RateLimit-Items-Limit`, `-Remaining` and `-Reset`. A 429 carries `Retry-After`; a batch larger than the whole
+item limit is a 422 that says how to split it.
 
 **Errors** are `application/problem+json` (RFC 9457) with a `detail` a person can act on, and `errors`
 per field on a 422. An unknown route under `/api/` is a 404 and a method a route does not take is a 405
@@ -63,6 +72,7 @@ class Operation:
     model_name: bool = False  # its path has <name>, one of the models
     media_type: str = JSON
     degraded: bool = False  # its 503 is the same body as its 200, not a problem
+    items: bool = False  # a prediction: it charges items too
 
 
 def documented(summary: str, response: type[Schema] | None = None, **details: Any) -> Callable:
@@ -86,8 +96,8 @@ def openapi_document(app: Flask) -> dict[str, Any]:
     spec.components.schema("Problem", schema=Problem)
     spec.components.header("X-Request-ID", header("The client's own id if it sent a plain one, else a new one.",
                                                   "string"))
-    for name, description in RATE_LIMIT_HEADERS.items():
-        spec.components.header(name, header(description, "integer"))
+    for name, description in (RATE_LIMIT_HEADERS | ITEM_LIMIT_HEADERS).items():
+        spec.components.header(name, header(description, "string" if name == "X-RateLimit-Nearest" else "integer"))
     spec.components.header("Retry-After", header("Seconds until the limit resets.", "integer"))
     for rule in sorted(app.url_map.iter_rules(), key=lambda rule: rule.rule):
         view = app.view_functions[rule.endpoint]
@@ -123,7 +133,7 @@ def prediction(use_case: UseCase) -> Operation:
         results = fields.List(fields.Nested(use_case.response_schema), required=True)
         responses += (Schema.from_dict({"results": results, "model": model}, name=f"{title}BatchResponse"),)
     return Operation(use_case.title, responses, body=use_case.request_schema, example=model_example(use_case),
-                     errors=(503,))
+                     errors=(503,), items=True)
 
 
 def model_example(use_case: UseCase) -> dict[str, Any]:
@@ -200,11 +210,13 @@ def request_body(described: Operation, use_case: UseCase | None) -> dict[str, An
     return {"required": True, "content": content}
 
 
-def headers(status: int, limited: bool) -> dict[str, Any]:
+def headers(status: int, limited: bool, items: bool = False) -> dict[str, Any]:
     """The headers of a response: the request id, and the limits wherever the limiter counts."""
     found = {"X-Request-ID": ref("X-Request-ID")}
     if limited:
         found |= {name: ref(name) for name in RATE_LIMIT_HEADERS}
+        if items:
+            found |= {name: ref(name) for name in ITEM_LIMIT_HEADERS}
     if status == 429:
         found["Retry-After"] = ref("Retry-After")
     return found
@@ -224,7 +236,7 @@ def success(described: Operation, limited: bool) -> dict[str, Any]:
     else:
         schema = response
     content = {described.media_type: {"schema": schema}}
-    return {"description": "OK", "headers": headers(200, limited), "content": content}
+    return {"description": "OK", "headers": headers(200, limited, described.items), "content": content}
 
 
 def failure(status: int, limited: bool, own_body: Any = None) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from flask import Response, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import BadRequest
 
+from mlapi.access.rate_limits import charge_items
 from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
 from mlapi.server.http_guards import read_body
 from mlapi.serving.payloads import SingleOrBatch
@@ -86,7 +87,9 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
 
     A single item answers ``{...result, "model"}``; a batch ``{"results": [...], "model"}``.
 
-    :raises ValidationFailed: the payload breaks the schema, or the model's own check (422).
+    :raises ValidationFailed: the payload breaks the schema, the model's own check, or is a batch larger than the
+        caller's whole item limit (422).
+    :raises ItemsExhausted: its items do not fit in what is left of the caller's item window (429).
     :raises ModelUnavailable: no version of the model can serve (503).
     """
     models, state = registry._get_current_object(), request._get_current_object().state  # one proxy lookup each
@@ -97,6 +100,7 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     loaded = models.get(name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])
+    charge_items(len(request_data["items"]), getattr(schema, "batch", None) or "_schema")
     results = use_case.predict(loaded.model, request_data["items"])
     model = {"name": name, "version": loaded.version}
     state.model, state.results = model, results

@@ -1,8 +1,8 @@
-"""Extensions, created unbound here and bound to the app in ``create_app``."""
+"""The database: ``db`` (bound to the app in ``create_app``), its tables made or brought up to date."""
 import sqlite3
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import event
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -25,3 +25,20 @@ def tune_sqlite(connection, _record) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=10000")
+
+
+def create_tables() -> None:
+    """Create missing tables, and add the nullable columns a newer mlapi gave a table that exists already.
+
+    ``create_all`` makes tables but never alters one, so a database made by an older mlapi would
+    lack a new column; adding a nullable column loses nothing and needs no migration tool.
+    """
+    db.create_all()
+    existing = inspect(db.engine)
+    with db.engine.begin() as connection:
+        for table in db.metadata.sorted_tables:
+            present = {column["name"] for column in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=db.engine.dialect)
+                    connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
