@@ -198,3 +198,14 @@ def test_a_bad_file_size_is_refused_at_start(tmp_path, query):
 
 def test_the_file_size_defaults_to_64_mb(tmp_path):
     assert LMDBStorage(f"mlapi+lmdb:///{tmp_path / 'limits'}").map_bytes == 64 << 20
+
+
+def test_a_pair_counts_the_second_only_when_the_first_passed_and_the_second_fits(uri):
+    storage = storage_from_string(uri)
+    both = storage.incr_pair(("requests", 60, 1), ("items", 60, 5), 8, 2)
+    assert (both[0][0], both[1][0]) == (1, 5)
+    too_many_items = storage.incr_pair(("requests", 60, 1), ("items", 60, 5), 8, 2)
+    assert (too_many_items[0][0], too_many_items[1][0]) == (2, 10)  # answered as if counted: it shows exceeded
+    assert storage.get("items") == 5  # but not written
+    storage.incr_pair(("requests", 60, 1), ("items", 60, 1), 8, 2)  # the third request is over its limit of 2
+    assert (storage.get("requests"), storage.get("items")) == (3, 5)  # it counts; its items are not touched

@@ -206,6 +206,42 @@ class LMDBStorage(Storage):
             self.prune(now)
         return count, expires_at
 
+    def incr_pair(self, first: tuple[str, int, int], second: tuple[str, int, int], second_allowed: int,
+                  first_allowed: int) -> tuple[tuple[int, float], tuple[int, float]]:
+        """Two counters in one write transaction: ``first`` (key, expiry, amount) always counts; ``second`` counts
+        only if ``first`` stayed within ``first_allowed`` and ``second`` fits within ``second_allowed``.
+
+        Each answer is (count, window end), the second's as if it had counted (so a caller sees it passed).
+
+        :raises StorageError: LMDB failed, when the storage wraps errors.
+        """
+        try:
+            now = time.time()
+            with self.environment().begin(write=True) as transaction:
+                answers = []
+                for number, (key, expiry, amount) in enumerate((first, second)):
+                    name = stored_name(key)
+                    stored = transaction.get(name)
+                    count, expires_at = COUNTER.unpack(stored) if stored is not None else (0, now)
+                    if expires_at <= now:
+                        count, expires_at = 0, now + expiry
+                    count += amount
+                    answers.append((count, expires_at))
+                    if number == 1 and count > second_allowed:
+                        break  # does not fit: not written
+                    transaction.put(name, COUNTER.pack(count, expires_at))
+                    if number == 0 and count > first_allowed:
+                        answers.append((0, now))  # refused by the first: the second is not touched
+                        break
+        except self.base_exceptions as error:
+            if self.wrap_exceptions:
+                raise StorageError(error) from error
+            raise
+        self.increments += 1
+        if self.increments % PRUNE_EVERY == 0:
+            self.prune(now)
+        return answers[0], answers[1]
+
     def prune(self, now: float) -> int:
         """Delete the counters whose window has passed; how many went."""
         with self.environment().begin(write=True) as transaction:

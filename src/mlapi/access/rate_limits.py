@@ -90,6 +90,7 @@ class RateLimits:
             raise ConfigurationError(f"MLAPI_RATELIMIT_STORAGE: {error} (use {STORAGE_EXAMPLES})") from error
         # One call where the storage can count and answer the window's end together (LMDB), else two.
         self.increment = getattr(self.storage, "incr_with_expiry", self.incr_then_expiry)
+        self.pair = getattr(self.storage, "incr_pair", None)  # both windows of a prediction in one call (LMDB)
         self.prefix = app.config["RATELIMIT_KEY_PREFIX"]
         self.outage = extensions.limit_storage_outage(app)
         self.failures = 0
@@ -112,6 +113,42 @@ class RateLimits:
         if not self.outage.up:
             self.outage.answered()
         return Window(limit, count, resets_at)
+
+    def hit_pair(self, requests: RateLimitItem, items: RateLimitItem, identity: str,
+                 count: int) -> tuple[Window | None, Window | None]:
+        """One request and ``count`` items against ``identity``, in one storage call where it can (LMDB).
+
+        The request always counts; the items count only if the request was within its limit and they fit
+        (otherwise the item window answers as if they had counted, so it shows exceeded). None for a window
+        when the storage failed, or for the items when the request was refused.
+        """
+        if not self.outage.up and time.monotonic() < self.next_probe:
+            return self.unlimited(), None
+        request_key, item_key = requests.key_for(self.prefix, identity), items.key_for(self.prefix, "items:" + identity)
+        try:
+            if self.pair is None:
+                return self.hit_one_then_other(requests, items, identity, count)
+            spent, taken = self.pair((request_key, requests.get_expiry(), 1), (item_key, items.get_expiry(), count),
+                                     items.amount, requests.amount)
+        except StorageError as error:
+            self.outage.failed(error.storage_error)
+            self.next_probe = time.monotonic() + PROBE_SECONDS
+            return self.unlimited(), None
+        if not self.outage.up:
+            self.outage.answered()
+        window = Window(requests, *spent)
+        return window, None if window.exceeded else Window(items, *taken)
+
+    def hit_one_then_other(self, requests: RateLimitItem, items: RateLimitItem, identity: str,
+                           count: int) -> tuple[Window | None, Window | None]:
+        """:meth:`hit_pair` in two calls, for storages without a pair of counters in one call (Redis)."""
+        window = self.hit(requests, identity, 1)
+        if window is None or window.exceeded:
+            return window, None
+        taken = self.hit(items, "items:" + identity, count)
+        if taken is not None and taken.exceeded:
+            self.hit(items, "items:" + identity, -count)  # refused: its items are given back
+        return window, taken
 
     def unlimited(self) -> None:
         """Count a request answered without a limit."""
@@ -173,35 +210,47 @@ def count_request() -> Window | None:
 
 
 def enforce_limit() -> None:
-    """Count the request (after authentication has named the caller).
+    """Count the request (after authentication has named the caller), unless it is a prediction through the
+    API: :func:`charge_items` counts those with their items, in one storage call, once they are valid.
 
     :raises TooManyRequests: the window is spent (429; the request still counts).
     """
+    req = request._get_current_object()
+    if req.use_case is not None and req.endpoint == req.use_case.name + ".predict_json":
+        return
     window = count_request()
     if window is not None and window.exceeded:
         raise TooManyRequests(str(window.limit))
 
 
 def charge_items(count: int, batch_field: str) -> None:
-    """Charge a validated prediction's ``count`` items to its caller's item window.
+    """Charge a validated prediction's ``count`` items to its caller's item window, and its request if the
+    request path left that to this moment (``POST /api/v1/<name>``: both in one storage call).
 
     :raises BatchOverLimit: more items than the caller's whole item limit (422: split the batch).
-    :raises ItemsExhausted: they do not fit in what is left of the window (429; they are given back).
+    :raises TooManyRequests: the request window is spent (429).
+    :raises ItemsExhausted: the items do not fit in what is left of the window (429; they are not counted).
     """
     app, req = current_app._get_current_object(), request._get_current_object()
-    limits = extensions.rate_limits(app)
+    limits, state = extensions.rate_limits(app), req.state
     if not limits.enabled:
         return
-    state = req.state
     limit = caller_item_limit(state.caller, app.config)
     if count > limit.amount:
         message = (f"{count} items are more than your limit of {limit.amount} items per {limit_period(limit)}: "
                    f"send them in batches of at most {limit.amount}.")
         raise BatchOverLimit(message, {batch_field: [message]})
-    identity = "items:" + caller_identity(state.caller, req)
-    window = limits.hit(limit, identity, count)
+    identity = caller_identity(state.caller, req)
+    if state.window_counted:  # a page: its request was counted as it arrived
+        window = limits.hit(limit, "items:" + identity, count)
+        if window is not None and window.exceeded:
+            limits.hit(limit, "items:" + identity, -count)  # refused: its items are given back
+    else:
+        state.window_counted = True
+        state.window, window = limits.hit_pair(caller_limit(state.caller, app.config), limit, identity, count)
+        if state.window is not None and state.window.exceeded:
+            raise TooManyRequests(str(state.window.limit))
     if window is not None and window.exceeded:
-        limits.hit(limit, identity, -count)  # refused: its items are given back
         state.items_window = window._replace(count=window.count - count)
         raise ItemsExhausted(f"{count} items do not fit in what is left of your limit of {limit.amount} items per "
                              f"{limit_period(limit)} ({state.items_window.remaining}); retry after the seconds "
