@@ -187,7 +187,8 @@ def everything_on(scratch: Path) -> dict[str, str]:
     """mlapi's settings for the bench: the database and limit counters in ``scratch``, limits too high to reach."""
     return {"MLAPI_DATABASE_URL": f"sqlite:///{scratch}/bench.db",
             "MLAPI_RATELIMIT_STORAGE": f"mlapi+lmdb:///{scratch}/ratelimits",
-            "MLAPI_RATELIMIT_ANONYMOUS": HIGH, "MLAPI_RATELIMIT_CLIENT": HIGH, "MLAPI_LOG_LEVEL": "INFO"}
+            "MLAPI_RATELIMIT_ANONYMOUS": HIGH, "MLAPI_RATELIMIT_CLIENT": HIGH, "MLAPI_RATELIMIT_ANONYMOUS_ITEMS": HIGH,
+            "MLAPI_RATELIMIT_CLIENT_ITEMS": HIGH, "MLAPI_LOG_LEVEL": "INFO"}
 
 
 def measure(scratch: Path) -> dict:
