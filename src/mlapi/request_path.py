@@ -4,8 +4,9 @@
                      start_sync        this worker's version sync loop   serving.registry
                      cap_body          the route's body limit (413)      server.http_guards
                      authenticate      the caller, the route's role      access.keys
-                     enforce_limit     the caller's rate limit (429)     access.rate_limits
-    the view         a page, or serving.prediction.predict for POST /api/v1/<name>
+                     enforce_limit     the caller's request limit (429)  access.rate_limits
+    the view         a page, or serving.prediction.predict for POST /api/v1/<name>, which charges
+                     the items (and, for the API, the request) once the body is valid
     after the view   record            metrics and the prediction log    observability.prediction_log
                      add_rate_headers  X-RateLimit-*, Retry-After        access.rate_limits
                      add_security_headers  CSP, nosniff, ...             server.http_guards
