@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy.engine import make_url
 
 from mlapi import catalog, cli, request_path
-from mlapi.access import key_usage, keys, rate_limits
+from mlapi.access import cors, key_usage, keys, rate_limits
 from mlapi.api import docs
 from mlapi.api import routes as api
 from mlapi.config import Config, sqlalchemy_url
@@ -77,6 +77,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     rate_limits.init_app(app)
     prediction_log.init_app(app)
     request_path.install(app)
+    cors.init_app(app)  # cross-origin calls to /api/: first of the after-request hooks
     register_error_handlers(app)
     use_cases = tuple(catalog.USE_CASES if use_cases is None else use_cases)
     for use_case in use_cases:
