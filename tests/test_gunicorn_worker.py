@@ -23,7 +23,8 @@ def port(trained_dir, tmp_path_factory):
     artifacts = shutil.copytree(trained_dir, folder / "artifacts")
     settings = {"ARTIFACTS_DIR": artifacts, "DATABASE_URL": f"sqlite:///{folder / 'mlapi.db'}",
                 "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'ratelimits'}?map_mb=1", "LOG_LEVEL": "WARNING",
-                "RATELIMIT_ANONYMOUS": "1000000/minute", "READ_TIMEOUT": READ_TIMEOUT}
+                "RATELIMIT_ANONYMOUS": "1000000/minute", "RATELIMIT_ANONYMOUS_ITEMS": "1000000/minute",
+                "READ_TIMEOUT": READ_TIMEOUT}
     with gunicorn(settings, workers=2) as port:
         yield port
 

@@ -21,7 +21,8 @@ SWITCH_LIMIT_SECONDS = 5
 def settings_for(artifacts, database_url: str, tmp_path) -> dict:
     return {"ARTIFACTS_DIR": artifacts, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING",
             "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'ratelimits'}?map_mb=1",
-            "RATELIMIT_ANONYMOUS": "1000000/minute", "RATELIMIT_CLIENT": "1000000/minute"}
+            "RATELIMIT_ANONYMOUS": "1000000/minute", "RATELIMIT_CLIENT": "1000000/minute",
+            "RATELIMIT_ANONYMOUS_ITEMS": "1000000/minute", "RATELIMIT_CLIENT_ITEMS": "1000000/minute"}
 
 
 def prepare(artifacts, settings) -> tuple[str, dict]:

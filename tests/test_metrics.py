@@ -79,7 +79,8 @@ def test_counts_are_right_across_two_gunicorn_workers(artifacts, tmp_path, monke
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(metrics_dir))  # where the workers keep their values
     settings = {"ARTIFACTS_DIR": artifacts, "DATABASE_URL": f"sqlite:///{tmp_path / 'mlapi.db'}",
                 "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'limits'}?map_mb=1",
-                "RATELIMIT_ANONYMOUS": "100000/minute", "LOG_LEVEL": "WARNING"}
+                "RATELIMIT_ANONYMOUS": "100000/minute", "RATELIMIT_ANONYMOUS_ITEMS": "100000/minute",
+                "LOG_LEVEL": "WARNING"}
     statuses: list[int] = []
     with gunicorn(settings, workers=2) as port:
         deadline = time.monotonic() + 30

@@ -4,6 +4,7 @@ import pytest
 from flask import request
 
 from mlapi import MlapiFlask, request_path
+from mlapi.access import cors
 from mlapi.observability import prediction_log
 from mlapi.request_path import MlapiRequest
 from mlapi.server.json_provider import OrjsonProvider
@@ -45,11 +46,13 @@ def test_a_coroutine_function_still_goes_to_flask():
         app.ensure_sync(view)
 
 
-def test_the_hooks_run_in_the_order_request_path_lists(app, make_app):
+def test_the_hooks_run_in_the_order_request_path_lists(make_app):
+    app = make_app(CORS_ORIGINS="http://localhost:5173")
     assert app.before_request_funcs[None] == list(request_path.BEFORE)
     assert app.after_request_funcs[None][::-1] == list(request_path.AFTER)  # Flask runs them last added first
-    quiet = make_app(MONITORING_ENABLED=False)
-    assert prediction_log.record not in quiet.after_request_funcs[None]
+    quiet = make_app(MONITORING_ENABLED=False)  # and no CORS_ORIGINS, the default
+    left = quiet.after_request_funcs[None]
+    assert prediction_log.record not in left and cors.add_cors_headers not in left and len(left) == 3
 
 
 def test_a_request_carries_its_state_from_hook_to_hook(app):

@@ -117,7 +117,8 @@ def test_database_outage(mode, postgres_url, artifacts, tmp_path):
     log = tmp_path / "server.log"
     settings = {"DATABASE_URL": through(proxy, postgres_url), "ARTIFACTS_DIR": artifacts,
                 "RATELIMIT_STORAGE": f"mlapi+lmdb:///{tmp_path / 'limits'}", "RATELIMIT_CLIENT": "100000/minute",
-                "RATELIMIT_ANONYMOUS": "100000/minute"}
+                "RATELIMIT_ANONYMOUS": "100000/minute", "RATELIMIT_CLIENT_ITEMS": "100000/minute",
+                "RATELIMIT_ANONYMOUS_ITEMS": "100000/minute"}
     try:
         with gunicorn(settings, log=log) as port:
             steady = {"Authorization": f"Bearer {keys['steady']}"}

@@ -76,8 +76,8 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     key_usage.init_app(app)
     rate_limits.init_app(app)
     prediction_log.init_app(app)
+    cors.init_app(app)
     request_path.install(app)
-    cors.init_app(app)  # cross-origin calls to /api/: first of the after-request hooks
     register_error_handlers(app)
     use_cases = tuple(catalog.USE_CASES if use_cases is None else use_cases)
     for use_case in use_cases:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 from flask import Flask, current_app
 
 if TYPE_CHECKING:
+    from mlapi.access.cors import Cors
     from mlapi.access.key_usage import KeyUsage
     from mlapi.access.keys import VerifiedKeys
     from mlapi.access.rate_limits import RateLimits
@@ -43,6 +44,7 @@ limit_storage_outage: Slot[Outage] = Slot("limit_storage_outage")
 verified_keys: Slot[VerifiedKeys] = Slot("verified_keys")
 key_usage: Slot[KeyUsage] = Slot("key_usage")
 rate_limits: Slot[RateLimits] = Slot("rate_limits")
+cors: Slot[Cors | None] = Slot("cors")
 access_log: Slot[AccessLog] = Slot("access_log")
 held_counts: Slot[HeldCounts] = Slot("held_counts")
 prediction_log: Slot[PredictionLogWriter] = Slot("prediction_log")

@@ -7,7 +7,8 @@
                      enforce_limit     the caller's request limit (429)  access.rate_limits
     the view         a page, or serving.prediction.predict for POST /api/v1/<name>, which charges
                      the items (and, for the API, the request) once the body is valid
-    after the view   record            metrics and the prediction log    observability.prediction_log
+    after the view   add_cors_headers  CORS, cross-origin /api/ calls    access.cors
+                     record            metrics and the prediction log    observability.prediction_log
                      add_rate_headers  X-RateLimit-*, Retry-After        access.rate_limits
                      add_security_headers  CSP, nosniff, ...             server.http_guards
                      finish_request    X-Request-ID, the access log line observability.access_log
@@ -24,6 +25,7 @@ from flask import Flask, Request, Response
 from werkzeug.utils import cached_property
 
 from mlapi import extensions
+from mlapi.access.cors import add_cors_headers
 from mlapi.access.keys import ANONYMOUS, Caller, authenticate
 from mlapi.access.rate_limits import add_rate_headers, enforce_limit
 from mlapi.observability.access_log import finish_request, start_request
@@ -68,13 +70,17 @@ class MlapiRequest(Request):
 
 
 BEFORE: tuple[Callable[[], None], ...] = (start_request, start_sync, cap_body, authenticate, enforce_limit)
-AFTER: tuple[Callable[[Response], Response], ...] = (record, add_rate_headers, add_security_headers, finish_request)
+AFTER: tuple[Callable[[Response], Response], ...] = (add_cors_headers, record, add_rate_headers, add_security_headers,
+                                                     finish_request)
 
 
 def install(app: Flask) -> None:
-    """Register the hooks on ``app`` so they run in the order above (``record`` only with monitoring on)."""
+    """Register the hooks on ``app`` so they run in the order above (``record`` only with monitoring on,
+    ``add_cors_headers`` only when ``MLAPI_CORS_ORIGINS`` names an origin)."""
+    left_out = {record} if not app.config["MONITORING_ENABLED"] else set()
+    left_out |= {add_cors_headers} if extensions.cors(app) is None else set()
     for hook in BEFORE:
         app.before_request(hook)
     for hook in reversed(AFTER):  # Flask runs after_request hooks last registered first
-        if hook is not record or app.config["MONITORING_ENABLED"]:
+        if hook not in left_out:
             app.after_request(hook)

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable
 from flask import Blueprint, Flask, Request, Response, request
 from flask_cors import CORS
 
+from mlapi import extensions
+
 API_PATHS = r"/api/.*"
 ALLOW_HEADERS = ["Content-Type", "Authorization", "X-API-Key", "X-Request-ID"]
 ANONYMOUS_ALLOW_HEADERS = ["Content-Type", "X-Request-ID"]  # "*" admits no key
@@ -118,8 +120,12 @@ class Cors:
         return response
 
 
-def init_app(app: Flask) -> None:
-    """Check ``MLAPI_CORS_ORIGINS`` (a malformed origin stops the start) and, if it names any, install the hook."""
+def add_cors_headers(response: Response) -> Response:
+    """The app's :class:`Cors` hook (in the request path only when ``MLAPI_CORS_ORIGINS`` names an origin)."""
+    return extensions.cors()(response)
+
+
+def init_app(app: Flask) -> Cors | None:
+    """Check ``MLAPI_CORS_ORIGINS`` (a malformed origin stops the start); the app's hook if it names any."""
     listed, anyone = parse_origins(app.config["CORS_ORIGINS"])
-    if listed or anyone:
-        app.after_request(Cors(listed, anyone))
+    return extensions.cors.install(app, Cors(listed, anyone) if listed or anyone else None)
