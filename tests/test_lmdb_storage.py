@@ -10,7 +10,7 @@ from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from mlapi.access import lmdb_storage as lmdb_limits
+from mlapi.access import lmdb_storage
 from mlapi.access.lmdb_storage import LMDBStorage
 
 
@@ -31,8 +31,8 @@ def test_counts_add_up_and_the_window_end_is_kept(tmp_path):
 def test_a_passed_window_starts_again_from_the_hit(uri, monkeypatch):
     storage = LMDBStorage(uri)
     storage.incr("k", 60, 7)
-    later = lmdb_limits.time.time() + 61
-    monkeypatch.setattr(lmdb_limits.time, "time", lambda: later)
+    later = lmdb_storage.time.time() + 61
+    monkeypatch.setattr(lmdb_storage.time, "time", lambda: later)
     assert storage.get("k") == 0 and storage.get_expiry("k") == later
     assert storage.incr("k", 60) == 1 and storage.get_expiry("k") == later + 60
 
@@ -43,7 +43,7 @@ def test_an_increment_answers_its_window_end_from_the_same_transaction(uri, monk
     assert count == 2 and ends_at == storage.get_expiry("k")
     assert storage.incr_with_expiry("k", 60, 3) == (5, ends_at)
     later = ends_at + 1
-    monkeypatch.setattr(lmdb_limits.time, "time", lambda: later)
+    monkeypatch.setattr(lmdb_storage.time, "time", lambda: later)
     assert storage.incr_with_expiry("k", 60) == (1, later + 60)  # the window passed: a new one opens
 
 
@@ -57,10 +57,10 @@ def test_prune_removes_only_passed_windows(uri, monkeypatch):
     storage = LMDBStorage(uri)
     storage.incr("short", 1)
     storage.incr("long", 600)
-    assert storage.prune(lmdb_limits.time.time() + 2) == 1
+    assert storage.prune(lmdb_storage.time.time() + 2) == 1
     assert storage.get("long") == 1
-    monkeypatch.setattr(lmdb_limits, "PRUNE_EVERY", 2)
-    monkeypatch.setattr(lmdb_limits.time, "time", lambda: 10 ** 12)  # every window has passed
+    monkeypatch.setattr(lmdb_storage, "PRUNE_EVERY", 2)
+    monkeypatch.setattr(lmdb_storage.time, "time", lambda: 10 ** 12)  # every window has passed
     storage.increments = 0
     storage.incr("new", 60)
     storage.incr("new", 60)  # the second increment sweeps
@@ -137,7 +137,7 @@ def test_an_unusable_folder_fails_as_a_storage_error(tmp_path):
     blocked.write_text("not a folder")
     storage = LMDBStorage(f"mlapi+lmdb:///{blocked / 'limits'}?map_mb=1", wrap_exceptions=True)
     assert storage.check() is False
-    with pytest.raises(StorageError):  # quotas.py answers without a limit, and logs and counts it
+    with pytest.raises(StorageError):  # rate_limits.py answers without a limit, and logs and counts it
         storage.incr("k", 60)
     with pytest.raises(StorageError):
         storage.incr_with_expiry("k", 60)
@@ -150,7 +150,7 @@ def reopened(storage: LMDBStorage, uri: str) -> LMDBStorage:
     return LMDBStorage(uri)
 
 
-@pytest.mark.skipif(lmdb_limits.this_boot() is None, reason="writemap is used only where the boot id is known")
+@pytest.mark.skipif(lmdb_storage.this_boot() is None, reason="writemap is used only where the boot id is known")
 def test_writes_go_through_the_map_into_a_file_allocated_on_disk(uri, tmp_path):
     storage = LMDBStorage(uri)
     storage.incr("k", 60)
@@ -163,26 +163,26 @@ def test_a_disk_that_refuses_the_file_falls_back_to_plain_writes(uri, monkeypatc
     def refuse(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(lmdb_limits.os, "posix_fallocate", refuse)
+    monkeypatch.setattr(lmdb_storage.os, "posix_fallocate", refuse)
     storage = LMDBStorage(uri)
     assert storage.incr("k", 60, 2) == 2 and storage.environment().flags()["writemap"] is False
 
 
-@pytest.mark.skipif(lmdb_limits.this_boot() is None, reason="needs the machine's boot id")
+@pytest.mark.skipif(lmdb_storage.this_boot() is None, reason="needs the machine's boot id")
 def test_counters_left_by_an_earlier_boot_are_discarded_and_this_boots_are_kept(uri, tmp_path):
     storage = LMDBStorage(uri)
     storage.incr("k", 60, 3)
     storage = reopened(storage, uri)
     assert storage.get("k") == 3  # the same boot: kept
     marker = tmp_path / "limits" / "boot_id"
-    assert marker.read_text() == lmdb_limits.this_boot()
+    assert marker.read_text() == lmdb_storage.this_boot()
     marker.write_text("an earlier boot")
     storage = reopened(storage, uri)
-    assert storage.get("k") == 0 and marker.read_text() == lmdb_limits.this_boot()
+    assert storage.get("k") == 0 and marker.read_text() == lmdb_storage.this_boot()
 
 
 def test_without_a_boot_id_nothing_is_discarded_and_writes_are_plain(uri, tmp_path, monkeypatch):
-    monkeypatch.setattr(lmdb_limits, "BOOT_ID", tmp_path / "no-such-file")
+    monkeypatch.setattr(lmdb_storage, "BOOT_ID", tmp_path / "no-such-file")
     storage = LMDBStorage(uri)
     storage.incr("k", 60, 3)
     storage = reopened(storage, uri)
@@ -202,10 +202,10 @@ def test_the_file_size_defaults_to_64_mb(tmp_path):
 
 def test_a_pair_counts_the_second_only_when_the_first_passed_and_the_second_fits(uri):
     storage = storage_from_string(uri)
-    both = storage.incr_pair(("requests", 60, 1), ("items", 60, 5), 8, 2)
+    both = storage.incr_pair(("requests", 60, 1), 2, ("items", 60, 5), 8)
     assert (both[0][0], both[1][0]) == (1, 5)
-    too_many_items = storage.incr_pair(("requests", 60, 1), ("items", 60, 5), 8, 2)
+    too_many_items = storage.incr_pair(("requests", 60, 1), 2, ("items", 60, 5), 8)
     assert (too_many_items[0][0], too_many_items[1][0]) == (2, 10)  # answered as if counted: it shows exceeded
     assert storage.get("items") == 5  # but not written
-    storage.incr_pair(("requests", 60, 1), ("items", 60, 1), 8, 2)  # the third request is over its limit of 2
+    storage.incr_pair(("requests", 60, 1), 2, ("items", 60, 1), 8)  # the third request is over its limit of 2
     assert (storage.get("requests"), storage.get("items")) == (3, 5)  # it counts; its items are not touched

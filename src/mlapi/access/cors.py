@@ -15,7 +15,7 @@ Why flask-cors is not simply ``CORS(app, ...)``:
    the listed origins and refuse them to those that only ``*`` admits. mlapi makes two flask-cors
    configurations, one per kind of origin, and :class:`Cors` picks one per request by its ``Origin``.
 2. Its hook runs on every response: it matches the path and reads the headers even when there is no
-   ``Origin`` (about 17 us on an API answer, 6 us on a page, for the two configurations). :class:`Cors`
+   ``Origin``, a cost paid by every answer for nothing (docs/performance.md). :class:`Cors`
    first looks for an ``Origin`` other than the server's own in the WSGI environ, so curl, same-origin
    pages and every call when the setting is empty (then no hook at all) pay nothing measurable.
 

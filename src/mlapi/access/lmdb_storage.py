@@ -206,8 +206,8 @@ class LMDBStorage(Storage):
             self.prune(now)
         return count, expires_at
 
-    def incr_pair(self, first: tuple[str, int, int], second: tuple[str, int, int], second_allowed: int,
-                  first_allowed: int) -> tuple[tuple[int, float], tuple[int, float]]:
+    def incr_pair(self, first: tuple[str, int, int], first_allowed: int, second: tuple[str, int, int],
+                  second_allowed: int) -> tuple[tuple[int, float], tuple[int, float]]:
         """Two counters in one write transaction: ``first`` (key, expiry, amount) always counts; ``second`` counts
         only if ``first`` stayed within ``first_allowed`` and ``second`` fits within ``second_allowed``.
 

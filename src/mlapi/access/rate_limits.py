@@ -5,7 +5,7 @@ items (a batch of N is N), charged once its body has passed the schema and the m
 check, so a body that breaks the schema costs one request and never its items. A batch larger
 than the caller's whole item limit is a 422 that says to split it (waiting would not help); one
 that does not fit in what is left of the window is a 429 with ``Retry-After``, and its items are
-given back.
+not counted.
 
 The storage is shared by every worker: LMDB on one machine by default
 (:mod:`mlapi.access.lmdb_storage`), Redis across instances (``MLAPI_RATELIMIT_STORAGE=redis://...``).
@@ -103,13 +103,13 @@ class RateLimits:
         """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
         key = limit.key_for(self.prefix, identity)
         if not self.outage.up and time.monotonic() < self.next_probe:
-            return self.unlimited()  # known to be away: only one request a second waits to find out
+            return self.answered_without_limit()  # known to be away: one request in PROBE_SECONDS tries it
         try:
             count, resets_at = self.increment(key, limit.get_expiry(), cost)
         except StorageError as error:
             self.outage.failed(error.storage_error)
             self.next_probe = time.monotonic() + PROBE_SECONDS
-            return self.unlimited()
+            return self.answered_without_limit()
         if not self.outage.up:
             self.outage.answered()
         return Window(limit, count, resets_at)
@@ -123,17 +123,17 @@ class RateLimits:
         when the storage failed, or for the items when the request was refused.
         """
         if not self.outage.up and time.monotonic() < self.next_probe:
-            return self.unlimited(), None
+            return self.answered_without_limit(), None
         request_key, item_key = requests.key_for(self.prefix, identity), items.key_for(self.prefix, "items:" + identity)
         try:
             if self.pair is None:
                 return self.hit_one_then_other(requests, items, identity, count)
-            spent, taken = self.pair((request_key, requests.get_expiry(), 1), (item_key, items.get_expiry(), count),
-                                     items.amount, requests.amount)
+            spent, taken = self.pair((request_key, requests.get_expiry(), 1), requests.amount,
+                                     (item_key, items.get_expiry(), count), items.amount)
         except StorageError as error:
             self.outage.failed(error.storage_error)
             self.next_probe = time.monotonic() + PROBE_SECONDS
-            return self.unlimited(), None
+            return self.answered_without_limit(), None
         if not self.outage.up:
             self.outage.answered()
         window = Window(requests, *spent)
@@ -150,7 +150,7 @@ class RateLimits:
             self.hit(items, "items:" + identity, -count)  # refused: its items are given back
         return window, taken
 
-    def unlimited(self) -> None:
+    def answered_without_limit(self) -> None:
         """Count a request answered without a limit."""
         self.failures += 1
         ratelimit_failures_total.inc()
