@@ -50,6 +50,20 @@ def stored_name(key: str) -> bytes:
     return name if len(name) <= MAX_NAME_BYTES else b"sha256:" + hashlib.sha256(name).digest()
 
 
+def bump(transaction: lmdb.Transaction, name: bytes, expiry: int, amount: int, now: float,
+         allowed: int | None) -> tuple[int, float]:
+    """Add ``amount`` to a counter in ``transaction`` (a passed window starts again), and write it unless the
+    count would pass ``allowed``; the count as if written, and the window's end."""
+    stored = transaction.get(name)
+    count, expires_at = COUNTER.unpack(stored) if stored is not None else (0, now)
+    if expires_at <= now:
+        count, expires_at = 0, now + expiry
+    count += amount
+    if allowed is None or count <= allowed:
+        transaction.put(name, COUNTER.pack(count, expires_at))
+    return count, expires_at
+
+
 def this_boot() -> str | None:
     """The id of the machine's current boot, or None where the system does not tell it."""
     try:
@@ -215,24 +229,12 @@ class LMDBStorage(Storage):
 
         :raises StorageError: LMDB failed, when the storage wraps errors.
         """
+        now = time.time()
         try:
-            now = time.time()
             with self.environment().begin(write=True) as transaction:
-                answers = []
-                for number, (key, expiry, amount) in enumerate((first, second)):
-                    name = stored_name(key)
-                    stored = transaction.get(name)
-                    count, expires_at = COUNTER.unpack(stored) if stored is not None else (0, now)
-                    if expires_at <= now:
-                        count, expires_at = 0, now + expiry
-                    count += amount
-                    answers.append((count, expires_at))
-                    if number == 1 and count > second_allowed:
-                        break  # does not fit: not written
-                    transaction.put(name, COUNTER.pack(count, expires_at))
-                    if number == 0 and count > first_allowed:
-                        answers.append((0, now))  # refused by the first: the second is not touched
-                        break
+                spent = bump(transaction, stored_name(first[0]), first[1], first[2], now, None)
+                taken = (bump(transaction, stored_name(second[0]), second[1], second[2], now, second_allowed)
+                         if spent[0] <= first_allowed else (0, now))
         except self.base_exceptions as error:
             if self.wrap_exceptions:
                 raise StorageError(error) from error
@@ -240,7 +242,7 @@ class LMDBStorage(Storage):
         self.increments += 1
         if self.increments % PRUNE_EVERY == 0:
             self.prune(now)
-        return answers[0], answers[1]
+        return spent, taken
 
     def prune(self, now: float) -> int:
         """Delete the counters whose window has passed; how many went."""

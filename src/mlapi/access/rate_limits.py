@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import time
-from functools import cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 from flask import Config, Flask, Request, Response, current_app, request
@@ -101,7 +101,7 @@ class RateLimits:
 
     def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Window | None:
         """Count ``cost`` units against ``identity``; None when the storage failed (logged and counted)."""
-        key = limit.key_for(self.prefix, identity)
+        key = counter_key(limit, self.prefix, identity)
         if not self.outage.up and time.monotonic() < self.next_probe:
             return self.answered_without_limit()  # known to be away: one request in PROBE_SECONDS tries it
         try:
@@ -124,7 +124,8 @@ class RateLimits:
         """
         if not self.outage.up and time.monotonic() < self.next_probe:
             return self.answered_without_limit(), None
-        request_key, item_key = requests.key_for(self.prefix, identity), items.key_for(self.prefix, "items:" + identity)
+        request_key, item_key = counter_key(requests, self.prefix, identity), counter_key(items, self.prefix,
+                                                                                           "items:" + identity)
         try:
             if self.pair is None:
                 return self.hit_one_then_other(requests, items, identity, count)
@@ -165,6 +166,12 @@ class RateLimits:
             return None
         return ("rate-limit storage unreachable: requests are answered without limits "
                 f"({self.failures} so far in this worker)")
+
+
+@lru_cache(maxsize=4096)
+def counter_key(limit: RateLimitItem, prefix: str, identity: str) -> str:
+    """The storage key of ``identity``'s counter for ``limit``, remembered for the callers seen lately."""
+    return limit.key_for(prefix, identity)
 
 
 @cache
