@@ -16,6 +16,9 @@ from tests.servers import reachable
 
 SAMPLE = 0.05
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's, driven by Playwright in the browser tests (never a download)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 needs_postgres = pytest.mark.skipif(
     not reachable("127.0.0.1", 5432), reason="no PostgreSQL on 127.0.0.1:5432 (start one to run this test)"
 )
@@ -109,3 +112,13 @@ def postgres_schema():
     with engine.begin() as connection:
         connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium, one per test module."""
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
+        yield chromium
+        chromium.close()

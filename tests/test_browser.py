@@ -20,14 +20,11 @@ from werkzeug.serving import make_server
 from mlapi import create_app
 from mlapi.access.keys import create_key
 from mlapi.catalog import USE_CASES
-from tests.conftest import app_settings, release
+from tests.conftest import CHROMIUM, app_settings, release
 from tests.servers import ROOT
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
 SCREENSHOTS = ROOT / "var" / "screenshots"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @dataclass
@@ -51,15 +48,6 @@ def server(trained_dir, tmp_path_factory) -> Iterator[Server]:
     http.shutdown()
     thread.join()
     release(app)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

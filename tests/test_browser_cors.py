@@ -20,9 +20,8 @@ import pytest
 
 from mlapi import create_app
 from mlapi.access.keys import create_key
-from tests.conftest import app_settings, release
+from tests.conftest import CHROMIUM, app_settings, release
 from tests.servers import ROOT, free_port, gunicorn, reachable, request
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)")
 EXAMPLES = ROOT / "examples"
@@ -65,15 +64,6 @@ def setup(trained_dir, tmp_path_factory) -> Setup:
     settings = {"ARTIFACTS_DIR": str(artifacts), "DATABASE_URL": f"sqlite:///{folder / 'mlapi.db'}",
                 "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'ratelimits'}?map_mb=1", "LOG_LEVEL": "WARNING"}
     return Setup(settings, key)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
