@@ -28,14 +28,21 @@ def test_training_keeps_the_active_version_unless_asked(app, runner):
     assert active(app) == "v3"
 
 
-def test_activate_then_rollback_goes_back_and_forth(app, runner):
+def test_rollback_walks_back_along_the_activations_never_forth(app, runner):
     train(runner)
     train(runner)
+    for version in ("v2", "v3"):
+        assert runner.invoke(args=["models", "activate", "sentiment", version]).exit_code == 0
+    with app.app_context():
+        assert registry.rollback_target("sentiment") == "v2"
+    assert runner.invoke(args=["models", "rollback", "sentiment"]).output.strip() == "sentiment: back to v2 (from v3)"
+    assert runner.invoke(args=["models", "rollback", "sentiment"]).output.strip() == "sentiment: back to v1 (from v2)"
+    refused = runner.invoke(args=["models", "rollback", "sentiment"])
+    assert refused.exit_code != 0 and "no earlier active version" in refused.output
     assert runner.invoke(args=["models", "activate", "sentiment", "v3"]).exit_code == 0
-    assert runner.invoke(args=["models", "rollback", "sentiment"]).output.strip() == "sentiment: back to v1"
-    assert runner.invoke(args=["models", "rollback", "sentiment"]).output.strip() == "sentiment: back to v3"
+    assert "back to v1 (from v3)" in runner.invoke(args=["models", "rollback", "sentiment"]).output
     listing = runner.invoke(args=["models", "list", "sentiment"]).output
-    assert "* v3" in listing and "  v1" in listing and "  v2" in listing and "recommend" not in listing
+    assert "* v1" in listing and "  v3" in listing and "  v2" in listing and "recommend" not in listing
 
 
 def test_rollback_without_history_is_refused(runner):

@@ -42,7 +42,11 @@ def test_admin_activates_and_rolls_back_from_the_page(app, client, two_versions)
     assert response.status_code == 200 and "sentiment: v2 is now active" in response.get_data(as_text=True)
     with app.app_context():
         assert registry.active_version("sentiment") == "v2"
-    assert "v1 is now active" in submit(client, two_versions["admin"], action="rollback").get_data(as_text=True)
+    sentiment = client.get("/models").get_data(as_text=True).split('id="sentiment"')[1].split('id="recommend"')[0]
+    assert "Roll back to v1</button>" in sentiment  # the button names the version it will serve
+    rolled = submit(client, two_versions["admin"], action="rollback").get_data(as_text=True)
+    assert "v1 is now active (rolled back from v2)" in rolled
+    assert "Roll back to" not in rolled.split('id="sentiment"')[1].split('id="recommend"')[0]  # nothing earlier
 
 
 @pytest.mark.parametrize("who, status", [("client", 403), ("nobody", 401)])

@@ -92,10 +92,11 @@ def activate(name: str, version: str) -> None:
 @models_group.command("rollback")
 @click.argument("name", type=click.Choice(NAMES))
 def rollback(name: str) -> None:
-    """Make the version that was active before the current one active again."""
+    """Serve the version activated before the current one again (v3 -> v2 -> v1)."""
+    current = registry.active_version(name)
     with refusals_as_errors():
         loaded = registry.rollback(name)
-    click.echo(f"{name}: back to {loaded.version}")
+    click.echo(f"{name}: back to {loaded.version} (from {current})")
 
 
 @models_group.command("delete")

@@ -69,6 +69,7 @@ class Activation(db.Model):
     name: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[str] = mapped_column(String(32))
     activated_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
+    stepped_back: Mapped[bool | None] = mapped_column(default=False)  # a rollback, not a choice of its own
 
 
 @dataclass(frozen=True)
@@ -263,21 +264,21 @@ class Registry:
         except KeyError:
             raise ModelUnavailable(f"The {name} model is not available right now; try again later.") from None
 
-    def activate(self, name: str, version: str) -> Loaded:
-        """Load and check ``version``, then make it the one that serves.
+    def activate(self, name: str, version: str, rollback: bool = False) -> Loaded:
+        """Load and check ``version``, then make it the one that serves (``rollback``: as a step back).
 
         :raises ArtifactRefused: the version does not exist or fails its check.
         """
         if version not in self.folders(name):
             raise ArtifactRefused(f"{name} has no version {version}")
         loaded = self.load(name, version)
-        self.choose(name, version)
+        self.choose(name, version, rollback)
         self.refused.pop((name, version), None)
         self.loaded[name] = loaded
         self.problems[name] = []
         return loaded
 
-    def choose(self, name: str, version: str) -> None:
+    def choose(self, name: str, version: str, rollback: bool = False) -> None:
         """Record ``version`` as the active one, and in the history.
 
         :raises sqlalchemy.exc.OperationalError: the database is away: nothing changed (a 503 to a client).
@@ -286,7 +287,7 @@ class Registry:
         try:
             with deadline(REQUEST_DEADLINE_SECONDS):
                 db.session.merge(ActiveVersion(name=name, version=version, changed_at=now))
-                db.session.add(Activation(name=name, version=version, activated_at=now))
+                db.session.add(Activation(name=name, version=version, activated_at=now, stepped_back=rollback))
                 db.session.commit()
         except Exception:
             db.session.rollback()
@@ -299,16 +300,35 @@ class Registry:
         if versions and self.active_version(name) not in versions:
             self.record_first(name, versions[-1])
 
+    def rollback_target(self, name: str) -> str | None:
+        """The version a rollback would serve: the one activated before the current one, walking back along
+        the activations (v3 -> v2 -> v1, never back to v3), skipping versions no longer on disk."""
+        database = extensions.database_outage()
+        try:
+            with deadline(REQUEST_DEADLINE_SECONDS):
+                rows = db.session.execute(select(Activation.version, Activation.stepped_back)
+                                          .where(Activation.name == name).order_by(Activation.id)).all()
+        except Exception as error:
+            database.absorb(error)  # the database is away: no rollback can be recorded anyway
+            return None
+        stack: list[str] = []
+        for version, stepped_back in rows:
+            if stepped_back and version in stack:
+                del stack[stack.index(version) + 1:]  # the versions rolled back from are left behind
+            elif not stack or stack[-1] != version:
+                stack.append(version)
+        current, on_disk = self.active_version(name), set(self.versions(name))
+        return next((version for version in reversed(stack) if version != current and version in on_disk), None)
+
     def rollback(self, name: str) -> Loaded:
-        """Go back to the version that was active before the current one.
+        """Serve :meth:`rollback_target` again.
 
         :raises ArtifactRefused: there is none left, or it fails its check.
         """
-        current = self.active_version(name)
-        earlier = [v for v in self.history(name) if v != current and v in self.versions(name)]
-        if not earlier:
+        target = self.rollback_target(name)
+        if target is None:
             raise ArtifactRefused(f"{name} has no earlier active version to roll back to")
-        return self.activate(name, earlier[0])
+        return self.activate(name, target, rollback=True)
 
     def delete(self, name: str, version: str) -> None:
         """Remove a version from disk; never the active one.

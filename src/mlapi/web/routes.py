@@ -82,7 +82,7 @@ def models_page():
         cards = [registry.card(name, version) for version in registry.versions(name)]
         metrics = sorted({key for card in cards for key, value in card["metrics"].items() if is_figure(value)})
         use_cases.append({"use_case": use_case, "cards": cards, "metrics": metrics,
-                          "active": registry.active_version(name)})
+                          "active": registry.active_version(name), "rollback_to": registry.rollback_target(name)})
     return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf(),
                            curl=activate_curl(request.form)), status
 
@@ -145,10 +145,13 @@ def change_version(form) -> tuple[dict, int]:
     if name not in registry.use_cases:
         return {"error": f"There is no model named {name!r}."}, 404
     try:
+        current, rolled_back = registry.active_version(name), ""
         if form.get("action") == "rollback":
             loaded = registry.rollback(name)
+            rolled_back = f" (rolled back from {current})"
         else:
             loaded = registry.activate(name, form.get("version", ""))
     except ArtifactRefused as refused:
         return {"error": f"{refused}; nothing changed."}, 422
-    return {"ok": f"{name}: {loaded.version} is now active. Every worker serves it within about two seconds."}, 200
+    return {"ok": f"{name}: {loaded.version} is now active{rolled_back}. Every worker serves it within about two "
+                  "seconds."}, 200
