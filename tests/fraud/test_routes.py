@@ -119,3 +119,17 @@ def test_page_reads_an_odd_example_number_as_the_first(client):
 def test_page_shows_a_bad_amount(client):
     response = client.post("/fraud", data={"example": "0", "Amount": "a lot"})
     assert response.status_code == 422 and "transaction.Amount: Must be a number." in response.get_data(as_text=True)
+
+
+def test_picking_another_transaction_scores_its_own_amount_and_time(app, client):
+    from mlapi.fraud.model import examples
+    from mlapi.serving.registry import registry
+
+    with app.app_context():
+        first, second = (example["transaction"] for example in examples(registry.get("fraud").model)[:2])
+    left_over = {"shown": "0", "Amount": str(first["Amount"]), "Time": str(first["Time"])}  # the form as #1 filled it
+    page = client.post("/fraud", data={**left_over, "example": "1"}).get_data(as_text=True)
+    assert shown_json(page) == fraud(client, {"transaction": second}).get_json()
+    assert f'name="Amount" value="{second["Amount"]}"' in page and f'name="Time" value="{second["Time"]}"' in page
+    edited = client.post("/fraud", data={**left_over, "Amount": "12.5", "example": "1"}).get_data(as_text=True)
+    assert shown_json(edited) == fraud(client, {"transaction": dict(second, Amount=12.5)}).get_json()  # an edit stays

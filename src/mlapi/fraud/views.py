@@ -15,9 +15,13 @@ def page():
     form = request.form
     number = form_int(form.get("example"), 0, 0, len(shown_examples) - 1)
     transaction = {**shown_examples[number]["transaction"]}
+    shown_before = form_int(form.get("shown"), None, 0, len(shown_examples) - 1)  # whose Amount and Time the form held
     for field in ("Amount", "Time"):
-        if form.get(field, "").strip():
-            transaction[field] = form_number(form[field])
+        typed = form.get(field, "").strip()
+        left_from_before = shown_before not in (None, number) and typed == str(
+            shown_examples[shown_before]["transaction"][field])
+        if typed and not left_from_before:  # typed by the person, not left over from the transaction shown before
+            transaction[field] = form_number(typed)
     payload = {"transaction": transaction}
     shown = page_prediction("fraud", payload, request.method == "POST")
     factors = shown.result["top_factors"] if shown.result else []
