@@ -93,3 +93,24 @@ def test_request_id_is_echoed_or_made(client):
     made = client.get("/api/v1/health", headers={"X-Request-ID": "<script>"}).headers["X-Request-ID"]
     assert made != "<script>" and len(made) == 32
     assert client.get("/no-such-page").headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize("path, body, field, hint", [
+    ("/api/v1/sentiment", {"tweet": "Lovely crew"}, "tweet", "did you mean 'text'?"),
+    ("/api/v1/xray", {"img": "iVBORw0KGgo="}, "img", "did you mean 'image'?"),
+    ("/api/v1/fraud", {"txn": {}}, "txn", "this endpoint takes 'transaction', 'transactions'."),
+])
+def test_an_unknown_field_names_the_field_to_send_instead(client, path, body, field, hint):
+    response = client.post(path, json=body)
+    assert response.status_code == 422 and response.get_json()["errors"][field] == [f"Unknown field; {hint}"]
+
+
+def test_a_raw_image_is_told_how_to_send_a_file(client):
+    response = client.post("/api/v1/xray", data=b"\x89PNG\r\n", headers={"Content-Type": "image/png"})
+    assert response.status_code == 415 and "-F image=@" in response.get_json()["detail"]
+
+
+def test_a_body_too_large_states_the_limit(client):
+    response = client.post("/api/v1/recommend", data=b"{" + b" " * 300_000 + b"}",
+                           headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "at most 262,144 bytes" in response.get_json()["detail"]

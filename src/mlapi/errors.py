@@ -98,6 +98,8 @@ def handle_mlapi_error(error: MlapiError) -> Response:
 def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     detail = DETAILS.get(status, HTTPStatus(status).description).format(limit=error.description)
+    if status == 413 and request.max_content_length:
+        detail = f"{detail[:-1]}: at most {request.max_content_length:,} bytes. Send less, or a smaller batch."
     response = render_error(status, detail)
     if status == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -33,7 +34,9 @@ def json_payload() -> Any:
     """
     req = request._get_current_object()  # one proxy lookup for both uses
     if not req.is_json:
-        raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'.")
+        upload = req.use_case.upload_field if req.use_case else None
+        raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'" + (
+            f", or the file itself as multipart form data: curl -F {upload}=@chest.png ..." if upload else "."))
     read_body(req)  # outside the try: a body cut short by a timeout is not invalid JSON (408, mlapi.errors)
     try:
         return req.get_json()
@@ -72,8 +75,22 @@ def load(schema: Schema, data: Any) -> Any:
     try:
         return schema.load(data)
     except ValidationError as error:
-        messages = error.normalized_messages()
+        messages = name_the_accepted_fields(error.normalized_messages(), schema)
         raise ValidationFailed(validation_detail(messages), messages) from None
+
+
+def name_the_accepted_fields(messages: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """``messages`` with each top-level unknown field told the closest accepted field, or all of them."""
+    accepted = [name for name, field in schema.fields.items() if not field.dump_only]
+    named = {}
+    for field, said in messages.items():
+        if said == ["Unknown field."] and accepted:
+            close = difflib.get_close_matches(str(field), accepted, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "this endpoint takes " + ", ".join(
+                f"'{name}'" for name in accepted) + "."
+            said = [f"Unknown field; {hint}"]
+        named[field] = said
+    return named
 
 
 @cache
