@@ -60,7 +60,7 @@ def test_a_key_entered_once_serves_the_pages_as_that_key(closed):
     assert closed.config["keys"]["client"] not in cookie  # the key itself is never in the cookie
     page = client.post("/sentiment", data={"text": "Lovely crew"})
     assert page.status_code == 200 and "Key: student" in page.get_data(as_text=True)
-    assert 'Authorization: Bearer $MLAPI_KEY' in page.get_data(as_text=True)  # the copied curl keeps the bearer form
+    assert 'Authorization: Bearer $MLAPI_KEY' in page.get_data(as_text=True)  # used with a key: the curl sends one
     extensions.prediction_log(closed).flush()
     with closed.app_context():
         [row] = db.session.query(PredictionLog).all()

@@ -36,16 +36,23 @@ def server_address() -> str:
     return f"{scheme}://{host}" + ("" if str(port) == default else f":{port}")
 
 
-def curl_command(path: str, payload: Any, method: str = "POST") -> str:
-    """A curl command that sends ``payload`` to ``path`` on this server with the reader's key, ready to paste."""
+def key_line(needs_key: bool = False) -> list[str]:
+    """The curl line that sends the reader's key: for an admin endpoint, or when this page is used with a key;
+    none otherwise (a command with an empty key would be a 401)."""
+    return [KEY_HEADER] if needs_key or request.state.caller.name else []
+
+
+def curl_command(path: str, payload: Any, method: str = "POST", needs_key: bool = False) -> str:
+    """A curl command that sends ``payload`` to ``path`` on this server (with the reader's key if they use one)."""
     body = shlex.quote(json.dumps(payload, ensure_ascii=False))
-    return (f"curl -s -X {method} {api_url(path)} \\\n  {KEY_HEADER} \\\n"
-            f"  -H 'Content-Type: application/json' \\\n  -d {body}")
+    lines = [f"curl -s -X {method} {api_url(path)}", *key_line(needs_key), "-H 'Content-Type: application/json'",
+             f"-d {body}"]
+    return " \\\n  ".join(lines)
 
 
-def curl_get(path: str) -> str:
-    """A curl command that reads ``path`` (a path with its query string) with the reader's key."""
-    return f"curl -s {shlex.quote(api_url(path))} \\\n  {KEY_HEADER}"
+def curl_get(path: str, needs_key: bool = False) -> str:
+    """A curl command that reads ``path`` (a path with its query string), with the reader's key if they use one."""
+    return " \\\n  ".join([f"curl -s {shlex.quote(api_url(path))}", *key_line(needs_key)])
 
 
 def pretty_json(data: Any) -> str:

@@ -92,13 +92,13 @@ def activate_curl(form) -> str:
     chosen = form.get("name", "")
     name = chosen if chosen in registry.use_cases else next(iter(registry.use_cases))
     version = form.get("version") if chosen == name and form.get("version") else registry.active_version(name)
-    return curl_command(f"/api/v1/models/{name}/active", {"version": version}, method="PUT")
+    return curl_command(f"/api/v1/models/{name}/active", {"version": version}, method="PUT", needs_key=True)
 
 
 @bp.get("/monitor")
 def monitor():
     """The last hour per use case, for a projector; a served script refreshes the panel every few seconds."""
-    usage = curl_get(f"/api/v1/usage?minutes={WINDOW_MINUTES}")
+    usage = curl_get(f"/api/v1/usage?minutes={WINDOW_MINUTES}", needs_key=True)  # an admin endpoint
     return render_template("monitor.html", **monitor_context(), curl=usage)
 
 

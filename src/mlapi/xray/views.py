@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import abort, current_app, request
 
 from mlapi.web.forms import form_int
-from mlapi.web.rendering import KEY_HEADER, api_url, page_prediction, render_page
+from mlapi.web.rendering import api_url, key_line, page_prediction, render_page
 from mlapi.xray.examples import examples, png
 
 
@@ -49,10 +49,10 @@ def chosen_example(shown) -> int | None:
 def upload_curl(number: int) -> str:
     """curl commands that fetch example ``number`` and upload it, as a student would their own image."""
     json_body = '"{\\"image\\": \\"$(base64 -w0 chest.png)\\"}"'
-    api = api_url(request.use_case.api_path)
+    api, key = api_url(request.use_case.api_path), "".join(f" {line}" for line in key_line())
     return (f"curl -s -o chest.png {api_url(f'/xray/examples/{number}.png')}\n"
-            f"curl -s -X POST {api} {KEY_HEADER} -F image=@chest.png\n"
-            f"# or as JSON:\ncurl -s -X POST {api} {KEY_HEADER} \\\n"
+            f"curl -s -X POST {api}{key} -F image=@chest.png\n"
+            f"# or as JSON:\ncurl -s -X POST {api}{key} \\\n"
             f"  -H 'Content-Type: application/json' -d {json_body}")
 
 
