@@ -146,18 +146,45 @@ def test_page_shows_what_is_wrong_with_a_paste(client):
 def test_page_names_each_wrong_week_and_what_is_wrong(client):
     paste = "\n".join(f"{week['date']},{'lots' if i == 3 else week['sales']}" for i, week in enumerate(HISTORY))
     page = html.unescape(client.post("/demand", data={"history": paste}).get_data(as_text=True))
-    assert "<li>history.3.sales: Not a valid number.</li>" in page
+    assert f"<li>Line 4 ({HISTORY[3]['date']},lots): sales: Not a valid number.</li>" in page
+
+
+@pytest.mark.parametrize("separator, date, number", [
+    (";", lambda day: day.strftime("%d/%m/%Y"), lambda sales: f"{sales:.2f}".replace(".", ",")),
+    ("\t", lambda day: day.strftime("%d/%m/%Y"), lambda sales: f"{sales:,.2f}".replace(",", "_").replace(".", ",")
+     .replace("_", ".")),
+    ("\t", lambda day: day.isoformat(), lambda sales: f"{sales:.2f}"),
+], ids=["semicolon, dd/mm/yyyy, decimal comma", "tab, thousands dots and decimal comma", "tab, ISO"])
+def test_page_reads_what_spreadsheets_copy(client, separator, date, number):
+    from datetime import date as day_of
+
+    rounded = [{"date": week["date"], "sales": round(week["sales"], 2)} for week in HISTORY]
+    paste = "\n".join(f"{date(day_of.fromisoformat(week['date']))}{separator}{number(week['sales'])}"
+                      for week in rounded)
+    page = client.post("/demand", data={"history": paste, "horizon": "3"})
+    assert page.status_code == 200, page.text[:3000]
+    assert shown_json(page.get_data(as_text=True)) == demand(client, {"history": rounded, "horizon": 3}).get_json()
+
+
+def test_the_api_says_the_date_format_it_takes(client):
+    history = [dict(week) for week in HISTORY]
+    history[0]["date"] = "22/04/2011"
+    answer = demand(client, {"history": history})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"]["history"]["0"]["date"] == [
+        "Not a valid date: write it as YYYY-MM-DD, e.g. 2012-01-06."]
 
 def test_page_refuses_huge_sales(client):
     paste = "\n".join(f"{week['date']},1e308" for week in HISTORY)
     response = client.post("/demand", data={"history": paste, "horizon": "3"})
-    assert response.status_code == 422 and "history.0.sales: Must be a number from -1e+15 to 1e+15." in response.text
+    assert response.status_code == 422 and "sales: Must be a number from -1e+15 to 1e+15." in response.text
+    assert "<li>Line 1 (" in response.text
 
 @pytest.mark.parametrize("paste", ["2012-01-06," + "1" * 140_000, 'date,sales\n"' + "x" * 140_000 + '",1'],
                          ids=["long number", "long quoted date"])
 def test_page_reads_a_field_longer_than_csv_takes(client, paste):
     response = client.post("/demand", data={"history": paste})
-    assert response.status_code == 422 and "<li>history.0." in response.text
+    assert response.status_code == 422 and "<li>Line " in response.text
 
 def test_page_reads_an_odd_horizon_as_the_default_eight(client):
     for horizon in ("²", "٣", "-1", "99", "9" * 5000):

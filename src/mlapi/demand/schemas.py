@@ -24,6 +24,7 @@ class Week(Schema):
     """One week's sales; NaN, infinities and a number too large for a float all get the range message."""
 
     date = fields.Date(required=True, validate=validate.Range(FIRST_DATE, LAST_DATE, error=DATE_RANGE),
+                       error_messages={"invalid": "Not a valid date: write it as YYYY-MM-DD, e.g. 2012-01-06."},
                        metadata={"description": f"ISO date of the week, {FIRST_DATE} to {LAST_DATE}, e.g. 2012-01-06."})
     sales = fields.Float(required=True, allow_nan=False,
                          error_messages={"too_large": SALES_RANGE, "special": SALES_RANGE},

@@ -1,9 +1,6 @@
 """GET /api/v1/demand/series and the /demand page with its chart."""
 from __future__ import annotations
 
-import csv
-import io
-
 from flask import jsonify, request
 
 from mlapi.api.openapi import documented
@@ -30,35 +27,61 @@ def page():
     horizon = form_int(form.get("horizon"), 8, 1, MAX_HORIZON)
     pasted = form.get("history", "").strip()
     series = form.get("series") or series_list(model)[0]["id"]
-    payload = pasted_payload(pasted, horizon) if pasted else {"series": series, "horizon": horizon}
+    payload, lines = pasted_payload(pasted, horizon) if pasted else ({"series": series, "horizon": horizon}, [])
     shown = page_prediction("demand", payload, request.method == "POST")
     chart = draw(shown_history(model, payload), shown.result["forecast"]) if shown.result else None
     return render_page(shown, curl_command(request.use_case.api_path, payload), series_options=series_list(model),
                        series=series, horizon=horizon, max_horizon=MAX_HORIZON, pasted=pasted,
-                       errors=readable(shown.errors), chart=chart)
+                       errors=readable(shown.errors, lines), chart=chart)
 
 
-def readable(errors: dict | None) -> dict | None:
-    """The API's errors for the page, a week's own as ``history.3.sales: Not a valid number.`` rather than ``3``."""
-    if errors and isinstance(errors.get("history"), dict):
-        return {**errors, "history": error_lines(errors["history"], "history.")}
-    return errors
+def readable(errors: dict | None, lines: list[tuple[int, str]]) -> dict | None:
+    """The API's errors for the page, a week's own as ``Line 4 (2011-04-29;lots): sales: Not a valid number.``,
+    naming the pasted line rather than the week's index."""
+    if not errors or not isinstance(errors.get("history"), dict):
+        return errors
+    named = []
+    for index, messages in sorted(errors["history"].items(), key=lambda item: int(item[0])):
+        number, text = lines[int(index)] if int(index) < len(lines) else (int(index) + 1, "")
+        named += [f"Line {number} ({text[:60]}): {line}" for line in error_lines(messages)]
+    return {**errors, "history": named}
 
 
-def pasted_payload(text: str, horizon: int) -> dict:
-    """A ``date,sales`` paste as the API's history (a header line is skipped; bad numbers stay text for the 422).
+def pasted_payload(text: str, horizon: int) -> tuple[dict, list[tuple[int, str]]]:
+    """A pasted history as the API's, with the line number and text of each week kept for the page's messages.
 
-    A paste csv cannot read, with a field beyond its 131,072 characters, is split at commas instead.
+    Each line is a date and the week's sales, separated by a tab, a ``;`` or a ``,`` (what spreadsheets copy);
+    dates are ISO or ``dd/mm/yyyy``; sales may use a decimal comma (``8468,72``, ``8.468,72``) after a tab or
+    ``;``. A first line that does not start with a digit is a header. What cannot be read stays text, so the
+    API's 422 names it.
     """
-    try:
-        rows = list(csv.reader(io.StringIO(text)))
-    except csv.Error:
-        rows = [line.split(",") for line in text.splitlines()]
-    rows = [row for row in rows if len(row) >= 2 and row[0].strip()]
-    if rows and not rows[0][0].strip()[:1].isdigit():
-        rows = rows[1:]
-    history = [{"date": date.strip(), "sales": form_number(sales)} for date, sales, *_ in rows]
-    return {"history": history, "horizon": horizon}
+    history, lines = [], []
+    written = [(number, line) for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if written and not written[0][1].strip()[:1].isdigit():
+        written = written[1:]  # a header
+    for number, line in written:
+        separator = "\t" if "\t" in line else ";" if ";" in line else ","
+        date, _, sales = (part.strip() for part in line.partition(separator))
+        decimal_comma = separator != ","
+        history.append({"date": iso_date(date), "sales": form_number(plain_number(sales, decimal_comma))})
+        lines.append((number, line.strip()))
+    return {"history": history, "horizon": horizon}, lines
+
+
+def iso_date(text: str) -> str:
+    """``22/04/2011`` as ``2011-04-22``; anything else as it was written."""
+    day, _, rest = text.partition("/")
+    month, _, year = rest.partition("/")
+    if day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4:
+        return f"{year}-{int(month):02d}-{int(day):02d}"
+    return text
+
+
+def plain_number(text: str, decimal_comma: bool) -> str:
+    """``8.468,72`` or ``8468,72`` as ``8468.72`` where a comma is the decimal mark; else as written."""
+    if decimal_comma and "," in text:
+        return text.replace(".", "").replace(",", ".")
+    return text
 
 
 def shown_history(model, payload: dict) -> list[tuple[str, float]]:
