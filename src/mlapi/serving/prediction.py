@@ -80,11 +80,13 @@ def load(schema: Schema, data: Any) -> Any:
 
 
 def name_the_accepted_fields(messages: dict[str, Any], schema: Schema) -> dict[str, Any]:
-    """``messages`` with each top-level unknown field told the closest accepted field, or all of them."""
+    """``messages`` with the first SHOWN_FIELDS top-level unknown fields told the closest accepted field, or all
+    of them (a body of thousands of unknown fields gets no more work than the sentence names)."""
     accepted = [name for name, field in schema.fields.items() if not field.dump_only]
-    named = {}
+    named, hinted = {}, 0
     for field, said in messages.items():
-        if said == ["Unknown field."] and accepted:
+        if said == ["Unknown field."] and accepted and hinted < SHOWN_FIELDS:
+            hinted += 1
             close = difflib.get_close_matches(str(field), accepted, n=1)
             hint = f"did you mean '{close[0]}'?" if close else "this endpoint takes " + ", ".join(
                 f"'{name}'" for name in accepted) + "."
