@@ -185,7 +185,7 @@ def deadline(seconds: float) -> Iterator[None]:
         db.session.rollback()  # end the transaction while the timer still watches: nothing waits at teardown
     finally:
         timer.cancel()
-        if fired.is_set():
+        if fired.is_set() and not connection.closed:  # a rollback that failed on the shut socket closed it already
             connection.invalidate()
 
 
