@@ -72,7 +72,8 @@ def iso_date(text: str) -> str:
     """``22/04/2011`` as ``2011-04-22``; anything else as it was written."""
     day, _, rest = text.partition("/")
     month, _, year = rest.partition("/")
-    if day.isdigit() and month.isdigit() and year.isdigit() and len(year) == 4:
+    if all(part.isascii() and part.isdigit() for part in (day, month, year)) and len(day) <= 2 >= len(month) \
+            and len(year) == 4:  # short ASCII digits only: int() refuses 4,300 digits and more
         return f"{year}-{int(month):02d}-{int(day):02d}"
     return text
 
