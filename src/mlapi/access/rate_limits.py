@@ -124,11 +124,11 @@ class RateLimits:
         """
         if not self.outage.up and time.monotonic() < self.next_probe:
             return self.answered_without_limit(), None
+        if self.pair is None:
+            return self.hit_one_then_other(requests, items, identity, count)
         request_key, item_key = counter_key(requests, self.prefix, identity), counter_key(items, self.prefix,
                                                                                            "items:" + identity)
         try:
-            if self.pair is None:
-                return self.hit_one_then_other(requests, items, identity, count)
             spent, taken = self.pair((request_key, requests.get_expiry(), 1), requests.amount,
                                      (item_key, items.get_expiry(), count), items.amount)
         except StorageError as error:
