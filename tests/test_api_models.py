@@ -30,7 +30,9 @@ def test_model_card(client):
     card = client.get("/api/v1/models/sentiment").get_json()
     assert card["name"] == "sentiment" and card["active_version"] == "v1" and card["description"]
     (version,) = card["versions"]
-    assert set(version) == {"version", "created_at", "sha256", "metrics", "dataset", "params"}
+    assert set(version) == {"version", "created_at", "sha256", "metrics", "dataset", "params", "source", "publisher",
+                            "note", "size_bytes", "latency_ms", "explanation_method", "libraries"}
+    assert version["source"] == "trained" and version["publisher"] is None
     assert 0 <= version["metrics"]["accuracy"] <= 1 and len(version["sha256"]) == 64
     assert card["input_schema"]["type"] == "object"
     assert card["input_schema"]["properties"]["text"]["maxLength"] == 5000

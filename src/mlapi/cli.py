@@ -1,4 +1,4 @@
-"""flask --app mlapi train | models."""
+"""flask --app mlapi train | models | keys."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -15,6 +15,7 @@ from sqlalchemy import select
 from mlapi import extensions
 from mlapi.access.keys import ROLES, ApiKey, create_key
 from mlapi.catalog import USE_CASES
+from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.serving.training import train_use_case
 from mlapi.storage.database import db
@@ -74,9 +75,30 @@ def list_models(name: str | None) -> None:
         click.echo(listed)
         for version in registry.versions(listed):
             mark = "*" if version == active else " "
-            metrics = registry.card(listed, version)["metrics"]
-            figures = ", ".join(f"{key}={value}" for key, value in metrics.items() if isinstance(value, float))
-            click.echo(f"  {mark} {version}  {figures}")
+            card = registry.card(listed, version)
+            figures = ", ".join(f"{key}={value}" for key, value in card["metrics"].items() if isinstance(value, float))
+            origin = f"  published by {card.get('publisher') or 'the command line'}" \
+                if card.get("source") == "published" else ""
+            click.echo(f"  {mark} {version}  {figures}{origin}")
+
+
+@models_group.command("import")
+@click.argument("name", type=click.Choice(NAMES))
+@click.argument("file", type=click.File("rb"))
+@click.option("--note", default="", help="What it is, in a line (shown on /models).")
+@with_appcontext
+def import_model(name: str, file, note: str) -> None:
+    """Publish FILE (a model saved with skops.io.dump) as a new version of NAME, checked and measured like an
+    upload; it serves once activated."""
+    try:
+        card = publish(registry, current_app.config, name, file, note.strip()[:500], via="command line")
+    except (PublishRefused, PublishBusy) as refused:
+        raise click.ClickException(refused.detail) from None
+    click.echo(f"{name} {card['version']} published ({card['params']['model']}); held-out metrics:")
+    for metric, value in card["metrics"].items():
+        if not isinstance(value, (dict, str)):
+            click.echo(f"  {metric}: {value}")
+    click.echo(f"Serve it with: flask --app mlapi models activate {name} {card['version']}")
 
 
 @models_group.command("activate")
@@ -130,25 +152,28 @@ def valid_limit(ctx: click.Context, param: click.Parameter, value: str | None) -
               help="Its own limit of requests, e.g. '1200/minute' (default: the tier's).")
 @click.option("--item-limit", callback=valid_limit,
               help="Its own limit of items predicted (a batch of N is N), e.g. '50000/minute' (default: the tier's).")
-def create(name: str, role: str, limit: str | None, item_limit: str | None) -> None:
+@click.option("--publish", "can_publish", is_flag=True,
+              help="A client key that may publish models (admin keys always may; only admins activate).")
+def create(name: str, role: str, limit: str | None, item_limit: str | None, can_publish: bool) -> None:
     """Create a key called NAME and print it (the only time it is shown)."""
     if db.session.scalar(select(ApiKey).where(ApiKey.name == name)):
         raise click.ClickException(f"a key named {name!r} exists already (revoked keys keep their name)")
-    key = create_key(name, role, limit, item_limit)
+    key = create_key(name, role, limit, item_limit, can_publish)
     click.echo(key)
     click.echo(f"Keep it safe: only its hash is stored. Use it as 'Authorization: Bearer {key[:18]}...'.", err=True)
 
 
 @keys_group.command("list")
 def list_keys() -> None:
-    """Every key: name, role, limits, created, last used, requests today (never the key)."""
+    """Every key: name, role, whether it may publish, limits, created, last used, requests today (never the key)."""
     rows = db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all()
-    click.echo(f"{'name':<20}{'role':<8}{'limit':<16}{'item limit':<16}{'created':<18}{'last used':<18}"
-               f"{'today':>6}  state")
+    click.echo(f"{'name':<20}{'role':<8}{'publish':<8}{'limit':<16}{'item limit':<16}{'created':<18}"
+               f"{'last used':<18}{'today':>6}  state")
     for row in rows:
         state = "revoked" if row.revoked_at else "active"
+        publishes = "yes" if row.role == "admin" or row.can_publish else "no"
         click.echo(
-            f"{row.name:<20}{row.role:<8}{row.rate_limit or 'default':<16}{row.item_limit or 'default':<16}"
+            f"{row.name:<20}{row.role:<8}{publishes:<8}{row.rate_limit or 'default':<16}{row.item_limit or 'default':<16}"
             f"{short_time(row.created_at):<18}"
             f"{short_time(row.last_used_at):<18}{row.requests_today():>6}  {state}"
         )

@@ -49,6 +49,13 @@ class Config:
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks)
     LOG_LEVEL = "INFO"
     REQUEST_LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its request log lines
+    # Published models (docs/publishing.md): each upload is checked in a child process within these limits.
+    PUBLISH_MAX_BYTES = 64 * 1024 * 1024  # the skops file: a tf-idf + 50-tree forest on the tweets is 33 MB
+    PUBLISH_TIMEOUT_SECONDS = 60  # wall clock for reading, checking and measuring one upload
+    PUBLISH_MEMORY_MB = 2048  # the child's address space
+    PUBLISH_MAX_LATENCY_MS = 500.0  # median time to answer the card's example, through the serving path
+    PUBLISH_VERSIONS_PER_KEY = 10  # published versions a client key may have on disk (admins: no cap)
+    PUBLISH_CONCURRENCY = 2  # uploads checked at once on this machine; others wait, then get a 503
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -30,6 +30,7 @@ class MlapiError(Exception):
     """An error a client can act on; ``status`` is its HTTP status."""
 
     status = 500
+    retry_after: int | None = None  # seconds, sent as Retry-After
 
     def __init__(self, detail: str, errors: dict[str, Any] | None = None) -> None:
         super().__init__(detail)
@@ -92,7 +93,10 @@ def render_error(status: int, detail: str, errors: dict[str, Any] | None = None)
 
 
 def handle_mlapi_error(error: MlapiError) -> Response:
-    return render_error(error.status, error.detail, error.errors)
+    response = render_error(error.status, error.detail, error.errors)
+    if error.retry_after:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 def handle_http_exception(error: HTTPException) -> Response:

@@ -43,6 +43,39 @@ class Trained:
     label_shares: dict[str, float] | None = None  # predicted classes on held-out data: the drift baseline
 
 
+class ContractBroken(Exception):
+    """A published model that does not keep its use case's contract; the message says what to fix."""
+
+
+@dataclass
+class Evaluation:
+    """What the server measured of a published model, and what serving it needs besides the model."""
+
+    metrics: dict[str, Any]  # the same held-out metrics as a trained version's card
+    label_shares: dict[str, float] | None  # predicted classes on the test split: the drift baseline
+    description: str  # the model, in a few words, for the card's params
+    dataset: dict[str, Any]  # what it was measured on: name, rows (of the test split), license, source
+    explanation_method: str | None = None  # how its answers explain, where the use case explains
+    serving: dict[str, Any] = field(default_factory=dict)  # JSON: a threshold, medians... (kept in the card)
+
+
+@dataclass(frozen=True)
+class Publishing:
+    """How a use case takes models trained elsewhere (``POST /api/v1/models/<name>/versions``).
+
+    ``contract`` says in words what the model must be. In a child process (:mod:`mlapi.publishing`),
+    ``check(estimator, items)`` raises :class:`ContractBroken` for a model that cannot serve and
+    predicts the card's example ``items`` (the model's own error stops the upload), then
+    ``evaluate(estimator, data_dir)`` measures it on the use case's own held-out split. In every
+    worker, ``serve(estimator, serving)`` makes what ``predict`` takes from the uploaded estimator.
+    """
+
+    contract: str
+    check: Callable[[Any, list[dict]], None]
+    evaluate: Callable[[Any, Path], Evaluation]
+    serve: Callable[[Any, dict[str, Any]], Any]
+
+
 @dataclass(frozen=True)
 class Route:
     """A route a use case adds besides its prediction endpoint and its page (``view``'s name is its endpoint)."""
@@ -69,6 +102,7 @@ class UseCase:
     batch form); ``upload_field`` names a multipart file field the endpoint also takes.
     ``model_types`` lists the classes of its own that its model files may name, besides what
     :mod:`mlapi.serving.model_files` allows every model (scikit-learn, NumPy, SciPy).
+    ``publishing`` is how it takes published models (None: it takes none).
 
     Its :attr:`blueprint`, named ``name``, carries ``POST /api/v1/<name>``, the page ``/<name>``
     (``page``, or a form for any JSON body when None) and its other ``routes``. ``package`` is the
@@ -93,6 +127,7 @@ class UseCase:
     package: str | None = None
     page: Callable[[], ResponseReturnValue] | None = None
     routes: tuple[Route, ...] = ()
+    publishing: Publishing | None = None
 
     @property
     def api_path(self) -> str:

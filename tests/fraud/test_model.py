@@ -9,7 +9,7 @@ from mlapi.fraud import model
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "fraud"
 SAMPLE = 0.1
-RESULT_KEYS = {"fraud_probability", "is_fraud", "threshold", "risk", "top_factors"}
+RESULT_KEYS = {"fraud_probability", "is_fraud", "threshold", "risk", "top_factors", "explanation_method"}
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,9 @@ def fraud(client, body):
 
 def test_contract_shape(client):
     body = fraud(client, {"transaction": EXAMPLE_TRANSACTION}).get_json()
-    assert set(body) == {"fraud_probability", "is_fraud", "threshold", "risk", "top_factors", "model"}
+    assert set(body) == {"fraud_probability", "is_fraud", "threshold", "risk", "top_factors", "explanation_method",
+                         "model"}
+    assert body["explanation_method"] == "occlusion"
     assert body["is_fraud"] == (body["fraud_probability"] >= body["threshold"])
     assert body["risk"] in {"low", "medium", "high"}
     contributions = [abs(f["contribution"]) for f in body["top_factors"]]

@@ -76,6 +76,7 @@ class ApiKey(db.Model):
     key_hash: Mapped[str] = mapped_column(String(64))
     rate_limit: Mapped[str | None] = mapped_column(String(64))
     item_limit: Mapped[str | None] = mapped_column(String(64))
+    can_publish: Mapped[bool | None] = mapped_column(default=False)  # a client key that may publish models
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
@@ -94,6 +95,11 @@ class Caller:
     role: str = "anonymous"
     rate_limit: str | None = None  # its own requests per window, else the tier's
     item_limit: str | None = None  # its own items per window, else the tier's
+    can_publish: bool = False  # may publish models (admins always may)
+
+    @property
+    def may_publish(self) -> bool:
+        return self.role == "admin" or self.can_publish
 
 
 ANONYMOUS = Caller()
@@ -103,12 +109,13 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_key(name: str, role: str, rate_limit: str | None = None, item_limit: str | None = None) -> str:
+def create_key(name: str, role: str, rate_limit: str | None = None, item_limit: str | None = None,
+               can_publish: bool = False) -> str:
     """Store a new key for ``name`` and return it: the only time it is ever shown."""
     lookup_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}_{lookup_id}_{secrets.token_urlsafe(32)}"
     db.session.add(ApiKey(name=name, role=role, lookup_id=lookup_id, key_hash=hash_key(key), rate_limit=rate_limit,
-                          item_limit=item_limit))
+                          item_limit=item_limit, can_publish=can_publish))
     db.session.commit()
     return key
 
@@ -179,7 +186,8 @@ class VerifiedKeys:
         try:
             with deadline(REQUEST_DEADLINE_SECONDS):
                 row = find_key_by_digest(lookup_id, digest)
-                found = (row.id, Caller(row.name, row.role, row.rate_limit, row.item_limit)) if row else None
+                found = (row.id, Caller(row.name, row.role, row.rate_limit, row.item_limit, bool(row.can_publish))) \
+                    if row else None
         except Exception as error:
             self.database.absorb(error)
             return self.in_grace(entry)

@@ -73,6 +73,8 @@ class Operation:
     media_type: str = JSON
     degraded: bool = False  # its 503 is the same body as its 200, not a problem
     items: bool = False  # a prediction: it charges items too
+    upload: type[Schema] | None = None  # a multipart form body (file fields are Raw with format binary)
+    status: int = 200  # of success
 
 
 def documented(summary: str, response: type[Schema] | None = None, **details: Any) -> Callable:
@@ -160,7 +162,7 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
     statuses |= set() if public else {401}
     statuses |= {429} if limited else set()
     statuses |= {403} if admin else set()
-    statuses |= set(BODY_ERRORS) if described.body else set()
+    statuses |= set(BODY_ERRORS) if described.body or described.upload else set()
     statuses |= {422} if described.query else set()
     statuses |= {404} if described.model_name else set()
     statuses |= {503} if described.degraded else set()
@@ -171,7 +173,7 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
         "description": docstring,
         "operationId": rule.endpoint.replace(".", "_"),
         "tags": [rule.endpoint.rpartition(".")[0]],
-        "responses": {"200": success(described, limited)},
+        "responses": {str(described.status): success(described, limited)},
     }
     for status in sorted(statuses):
         own_body = status == 503 and described.degraded
@@ -185,12 +187,17 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
         names = list(registry.use_cases)
         parameters.append({"name": "name", "in": "path", "required": True, "example": names[0],
                            "schema": {"type": "string", "enum": names}, "description": "A model's name."})
+    for argument in sorted(rule.arguments - {"name"}):
+        parameters.append({"name": argument, "in": "path", "required": True, "schema": {"type": "string"},
+                           "example": "v1" if argument == "version" else None})
     if described.query:
         parameters.append({"in": "query", "schema": described.query})
     if parameters:
         found["parameters"] = parameters
     if described.body:
         found["requestBody"] = request_body(described, use_case)
+    elif described.upload:
+        found["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": described.upload}}}
     return found
 
 
@@ -236,7 +243,8 @@ def success(described: Operation, limited: bool) -> dict[str, Any]:
     else:
         schema = response
     content = {described.media_type: {"schema": schema}}
-    return {"description": "OK", "headers": headers(200, limited, described.items), "content": content}
+    phrase = HTTPStatus(described.status).phrase
+    return {"description": phrase, "headers": headers(described.status, limited, described.items), "content": content}
 
 
 def failure(status: int, limited: bool, own_body: Any = None) -> dict[str, Any]:

@@ -1,16 +1,20 @@
-"""GET /api/v1/health, /api/v1/models, /api/v1/models/<name> (the model card), /api/v1/usage (admin)."""
+"""/api/v1/health, the models (list, card, publish, activate, delete) and /api/v1/usage (admin)."""
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from mlapi import extensions
-from mlapi.access.keys import admin_only
+from mlapi.access.keys import Forbidden, Unauthorized, admin_only
 from mlapi.api.openapi import documented
-from mlapi.api.schemas import ActivateRequest, Health, ModelCard, ModelList, Usage, UsageQuery
-from mlapi.errors import NotFound, ValidationFailed
+from mlapi.api.schemas import (
+    ActivateRequest, Health, ModelCard, ModelList, PublishedCard, PublishForm, Usage, UsageQuery,
+)
+from mlapi.errors import NotFound, ValidationFailed, WrongContentType
 from mlapi.observability.activity import usage_per_key
+from mlapi.publishing.publish import publish
+from mlapi.server.http_guards import body_cap
 from mlapi.serving.prediction import json_payload, load
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
@@ -18,7 +22,9 @@ from mlapi.usecase import UseCase
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params")
+CARD_FIELDS = ("version", "created_at", "sha256", "metrics", "dataset", "params", "source", "publisher", "note",
+               "size_bytes", "latency_ms", "explanation_method", "libraries")
+EXAMPLE_SCRIPTS = "examples/publish_{name}.py"
 
 
 @bp.get("/health")
@@ -82,6 +88,54 @@ def activate(name: str):
     return jsonify(card_of(name))
 
 
+@bp.post("/models/<name>/versions")
+@documented("Publish a model of your own", PublishedCard, upload=PublishForm, model_name=True, errors=(403, 503),
+            status=201)
+@body_cap("PUBLISH_MAX_BYTES")
+def publish_version(name: str):
+    """Upload a model saved with skops (multipart field ``model``, optional ``note``) as a new version, with an
+    admin key or a key allowed to publish. The server checks it in a child process and measures it on the
+    use case's held-out split; the answer is the new version's card. It serves once an admin activates it;
+    before that, the key that published it may try it: ``POST /api/v1/<name>?version=vN``."""
+    use_case_named(name)
+    caller = request.state.caller
+    if caller.role == "anonymous":
+        raise Unauthorized("Publishing needs a key that may publish: send 'Authorization: Bearer <key>'.")
+    if not caller.may_publish:
+        raise Forbidden("This key may not publish models; an admin can create one that may: "
+                        "flask --app mlapi keys create NAME --publish")
+    if request.mimetype != "multipart/form-data":
+        raise WrongContentType("Send the model as multipart form data: curl -F model=@model.skops -F note='...'")
+    note = load(PublishForm(only=("note",)), {"note": request.form.get("note", "").strip()})["note"]
+    upload = request.files.get("model")
+    if upload is None or not upload.filename:
+        raise ValidationFailed("Attach the skops file in a multipart field named 'model': curl -F model=@model.skops",
+                               {"model": ["No file sent."]})
+    card = publish(registry, current_app.config, name, upload.stream, note, caller.name, caller.role)
+    response = jsonify({"name": name, **version_entry(card)})
+    response.status_code, response.headers["Location"] = 201, f"/api/v1/models/{name}"
+    return response
+
+
+@bp.delete("/models/<name>/versions/<version>")
+@documented("Delete a version", ModelCard, model_name=True, errors=(403,))
+def delete_version(name: str, version: str):
+    """Delete a version that is not active: an admin any, a key the versions it published. The model card."""
+    use_case_named(name)
+    caller = request.state.caller
+    if caller.role == "anonymous":
+        raise Unauthorized("Deleting a version needs a key: send 'Authorization: Bearer <key>'.")
+    if version not in registry.folders(name):
+        raise NotFound(f"{name} has no version {version}; GET /api/v1/models/{name} lists them.")
+    if caller.role != "admin" and registry.card(name, version).get("publisher") != caller.name:
+        raise Forbidden(f"Only an admin or the key that published {name} {version} may delete it.")
+    try:
+        registry.delete(name, version)
+    except ArtifactRefused as refused:
+        raise ValidationFailed(f"{refused}.", {"version": [str(refused)]}) from None
+    return jsonify(card_of(name))
+
+
 @bp.get("/usage")
 @documented("Prediction requests per key (admin)", Usage, query=UsageQuery, errors=(503,))
 @admin_only
@@ -118,12 +172,26 @@ def card_of(name: str) -> dict[str, Any]:
     cards = [registry.card(name, version) for version in registry.versions(name)]
     active = serving_version(name)
     current = next((card for card in cards if card["version"] == active), cards[-1] if cards else {})
+    config = current_app.config
     return {
         "name": name,
         "title": use_case.title,
         "description": use_case.description,
         "active_version": active,
-        "versions": [{key: card.get(key) for key in CARD_FIELDS} for card in cards],
+        "versions": [version_entry(card) for card in cards],
         "input_schema": current.get("input_schema"),
         "example": current.get("example", use_case.example),
+        "headline_metric": use_case.headline_metric,
+        "publish": {
+            "accepted": use_case.publishing is not None,
+            "contract": use_case.publishing.contract if use_case.publishing else None,
+            "example_script": EXAMPLE_SCRIPTS.format(name=name) if use_case.publishing else None,
+            "max_bytes": int(config["PUBLISH_MAX_BYTES"]),
+            "max_latency_ms": float(config["PUBLISH_MAX_LATENCY_MS"]),
+        },
     }
+
+
+def version_entry(card: dict[str, Any]) -> dict[str, Any]:
+    """One version as the API shows it (a trained one has no publisher, note, size or latency)."""
+    return {key: card.get(key, "trained" if key == "source" else None) for key in CARD_FIELDS}

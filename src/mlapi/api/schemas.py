@@ -35,9 +35,44 @@ class VersionCard(Schema):
     version = fields.String(required=True, metadata={"example": "v1"})
     created_at = fields.String(required=True, metadata={"format": "date-time"})
     sha256 = fields.String(required=True, metadata={"description": "Of model.skops, checked before it loads."})
-    metrics = fields.Dict(required=True, metadata={"description": "Held-out results."})
+    metrics = fields.Dict(required=True, metadata={"description": "Held-out results, measured by the server."})
     dataset = fields.Nested(Dataset, required=True)
     params = fields.Dict(required=True)
+    source = fields.String(required=True, validate=validate.OneOf(("trained", "published")),
+                           metadata={"description": "trained: by mlapi's own code; published: uploaded."})
+    publisher = fields.String(required=True, allow_none=True,
+                              metadata={"description": "The name of the key that published it (null: trained, or "
+                                                       "from the command line)."})
+    note = fields.String(required=True, allow_none=True, metadata={"description": "The publisher's note."})
+    size_bytes = fields.Integer(required=True, allow_none=True, metadata={"description": "Of the model file."})
+    latency_ms = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "p50 and p95 of one example prediction through the serving path, measured at publishing."})
+    explanation_method = fields.String(required=True, allow_none=True,
+                                       metadata={"description": "How its answers explain (see the use case)."})
+    libraries = fields.Dict(required=True, allow_none=True, metadata={
+        "description": "made_with: the skops and scikit-learn versions in the file; served_with: this server's."})
+
+
+class PublishedCard(VersionCard):
+    name = fields.String(required=True, metadata={"example": "sentiment"})
+
+
+class PublishForm(Schema):
+    """A skops file and an optional note, as multipart form data."""
+
+    model = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
+                                                "description": "The model, saved with skops.io.dump."})
+    note = fields.String(validate=validate.Length(max=500),
+                         metadata={"description": "What it is, in a line (at most 500 characters)."})
+
+
+class Publishing(Schema):
+    accepted = fields.Boolean(required=True, metadata={"description": "Whether this use case takes published models."})
+    contract = fields.String(required=True, allow_none=True, metadata={"description": "What the model must be."})
+    example_script = fields.String(required=True, allow_none=True,
+                                   metadata={"description": "A script that trains, saves and publishes one."})
+    max_bytes = fields.Integer(required=True)
+    max_latency_ms = fields.Float(required=True)
 
 
 class ModelCard(Schema):
@@ -50,6 +85,9 @@ class ModelCard(Schema):
     versions = fields.List(fields.Nested(VersionCard), required=True)
     input_schema = fields.Dict(required=True, allow_none=True, metadata={"description": "JSON Schema of the body."})
     example = fields.Dict(required=True, metadata={"description": "A valid body for the predict endpoint."})
+    headline_metric = fields.String(required=True, metadata={"description": "What /models ranks versions by."})
+    publish = fields.Nested(Publishing, required=True,
+                            metadata={"description": "How to publish a model of your own (docs/publishing.md)."})
 
 
 class ActivateRequest(Schema):

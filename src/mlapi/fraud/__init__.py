@@ -1,5 +1,5 @@
 """Card fraud detection: the probability a transaction is fraudulent, the decision and why."""
-from mlapi.fraud import model, views
+from mlapi.fraud import model, publishing, views
 from mlapi.fraud.schemas import FraudRequest, FraudResult
 from mlapi.usecase import UseCase
 
@@ -32,5 +32,6 @@ use_case = UseCase(
     max_body_bytes=2 * 1024 * 1024,
     model_types=frozenset({"mlapi.fraud.model.FraudModel"}),
     package=__name__,
+    publishing=publishing.publishing,
     page=views.page,
 )

@@ -46,6 +46,11 @@ MIN_FRAUDS = 20
 CV_FOLDS, CV_REPEATS = 5, 2
 TOP_FACTORS = 5
 N_EXAMPLES = 12
+DATASET = {
+    "name": "Credit Card Fraud Detection (ULB MLG / Worldline), 10:1 sample with all 492 frauds",
+    "license": "ODbL 1.0 (database) / DbCL 1.0 (contents); cite Dal Pozzolo et al., IEEE CIDM 2015",
+    "source": "Kaggle mlg-ulb/creditcardfraud, sample from GitHub Bhavyasoni01/cc-fraud-detection",
+}
 THREADS = ThreadpoolController()  # one OpenMP thread: faster than two busy ones on small data and a shared CPU
 
 
@@ -58,6 +63,7 @@ class FraudModel:
     medium_from: float  # "medium" risk from here, below the threshold
     medians: np.ndarray  # (30,) training medians, the reference values of explanations
     examples: list[dict]  # held-out test transactions for the page
+    explanation: str = "occlusion"  # "linear": contributions in log-odds, exact for a linear published model
 
 
 def read_data(data_dir: Path, sample: float = 1.0) -> pd.DataFrame:
@@ -162,6 +168,24 @@ def pick_examples(test: pd.DataFrame, n: int = N_EXAMPLES) -> list[dict]:
     ]
 
 
+def held_out_metrics(frame: pd.DataFrame, test: pd.DataFrame, probability: np.ndarray, threshold: float) -> dict:
+    """The card's metrics of the fraud ``probability`` of each ``test`` row at ``threshold``."""
+    y_test = test["Class"].to_numpy()
+    ratio = (len(frame) - frame["Class"].sum()) / frame["Class"].sum()
+    return {
+        **{name: round(value, 4) if isinstance(value, float) else value
+           for name, value in scores(y_test, probability, threshold).items()},
+        "threshold": threshold,
+        "test_rows": len(test),
+        "test_frauds": int(y_test.sum()),
+        "test_set": "held-out stratified 20% (seed 42); the threshold was chosen on a separate 20%",
+        "class_ratio": (
+            f"{ratio:.0f}:1 legitimate:fraud in this sample, about {REAL_RATIO:.0f}:1 in reality; "
+            "precision_at_real_ratio scales the false positives by the difference"
+        ),
+    }
+
+
 def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trained:
     """Fit on 60%, choose the threshold on 20%, measure on the held-out 20% and by repeated CV."""
     step("read data")
@@ -175,28 +199,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
     model = FraudModel(classifier, threshold, medium_from, medians, pick_examples(test))
 
     step("evaluate")
-    y_test = test["Class"].to_numpy()
     test_probability = fraud_probability(classifier, test[FEATURES].to_numpy())
-    test_scores = scores(y_test, test_probability, threshold)
-    ratio = (len(frame) - frame["Class"].sum()) / frame["Class"].sum()
-    metrics = {
-        **{name: round(value, 4) if isinstance(value, float) else value for name, value in test_scores.items()},
-        "threshold": threshold,
-        "test_rows": len(test),
-        "test_frauds": int(y_test.sum()),
-        "test_set": "held-out stratified 20% (seed 42); the threshold was chosen on a separate 20%",
-        "class_ratio": (
-            f"{ratio:.0f}:1 legitimate:fraud in this sample, about {REAL_RATIO:.0f}:1 in reality; "
-            "precision_at_real_ratio scales the false positives by the difference"
-        ),
-        "cv": cross_validate(frame),
-    }
-    dataset = {
-        "name": "Credit Card Fraud Detection (ULB MLG / Worldline), 10:1 sample with all 492 frauds",
-        "rows": len(frame),
-        "license": "ODbL 1.0 (database) / DbCL 1.0 (contents); cite Dal Pozzolo et al., IEEE CIDM 2015",
-        "source": "Kaggle mlg-ulb/creditcardfraud, sample from GitHub Bhavyasoni01/cc-fraud-detection",
-    }
+    metrics = {**held_out_metrics(frame, test, test_probability, threshold), "cv": cross_validate(frame)}
     params = {
         "classifier": "HistGradientBoostingClassifier "
         + ", ".join(f"{name}={value}" for name, value in BOOSTER.items()),
@@ -209,7 +213,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "split": {"fit": len(fit_rows), "validation": len(validation), "test": len(test)},
     }
     decisions = shares(decision(p >= threshold) for p in test_probability)
-    return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=decisions)
+    return Trained(model=model, metrics=metrics, dataset={**DATASET, "rows": len(frame)}, params=params,
+                   label_shares=decisions)
 
 
 def risk_level(probability: float, model: FraudModel) -> str:
@@ -230,15 +235,22 @@ def predict(model: FraudModel, items: list[dict]) -> list[dict]:
     A factor's contribution is the fraud probability (0-1) of the transaction minus
     the probability with that feature alone set to its training median: positive
     means its value pushes towards fraud compared with a typical one. Trees interact,
-    so contributions need not add up to the probability.
+    so contributions need not add up to the probability. A linear published model's
+    contributions are the same difference in log-odds, where they add up exactly.
     """
     x = np.array([[item["transaction"][name] for name in FEATURES] for item in items], dtype=float)
     n, width = x.shape
     typical = np.repeat(x[:, None, :], width, axis=1)  # (n, feature replaced, features)
     typical[:, np.arange(width), np.arange(width)] = model.medians
-    probabilities = fraud_probability(model.classifier, np.vstack([x, typical.reshape(-1, width)]))
-    probability, replaced = probabilities[:n], probabilities[n:].reshape(n, width)
-    contributions = np.round(probability[:, None] - replaced, 4)
+    every = np.vstack([x, typical.reshape(-1, width)])
+    if model.explanation == "linear":
+        probability = fraud_probability(model.classifier, x)
+        log_odds = model.classifier.decision_function(every)
+        contributions = np.round(log_odds[:n, None] - log_odds[n:].reshape(n, width), 4)
+    else:
+        probabilities = fraud_probability(model.classifier, every)
+        probability, replaced = probabilities[:n], probabilities[n:].reshape(n, width)
+        contributions = np.round(probability[:, None] - replaced, 4)
     top = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :TOP_FACTORS]
     return [
         {
@@ -250,6 +262,7 @@ def predict(model: FraudModel, items: list[dict]) -> list[dict]:
                 {"feature": FEATURES[j], "value": float(x[row, j]), "contribution": float(contributions[row, j])}
                 for j in top[row]
             ],
+            "explanation_method": model.explanation,
         }
         for row in range(n)
     ]

@@ -36,7 +36,8 @@ class Factor(Schema):
     feature = fields.String(required=True, metadata={"example": "V14"})
     value = fields.Float(required=True, metadata={"description": "The transaction's value of the feature."})
     contribution = fields.Float(required=True, metadata={
-        "description": "Fraud probability minus that with the feature at its training median."})
+        "description": "Fraud probability minus that with the feature at its training median (in log-odds when "
+                       "explanation_method is 'linear')."})
 
 
 class FraudResult(Schema):
@@ -47,3 +48,8 @@ class FraudResult(Schema):
     threshold = fields.Float(required=True)
     risk = fields.String(required=True, validate=validate.OneOf(("low", "medium", "high")))
     top_factors = fields.List(fields.Nested(Factor), required=True)
+    explanation_method = fields.String(
+        required=True, validate=validate.OneOf(("occlusion", "linear")),
+        metadata={"description": "occlusion: each feature set alone to its training median, the probability's "
+                                 "change (every trained version, and published models that are not linear); "
+                                 "linear: the same in log-odds, exact for a linear published model."})

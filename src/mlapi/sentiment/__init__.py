@@ -1,5 +1,5 @@
 """Sentiment analysis: positive, neutral or negative, with the words that decided it."""
-from mlapi.sentiment import model, views
+from mlapi.sentiment import model, publishing, views
 from mlapi.sentiment.schemas import SentimentRequest, SentimentResult
 from mlapi.usecase import UseCase
 
@@ -20,5 +20,6 @@ use_case = UseCase(
     max_body_bytes=6 * 1024 * 1024,  # a full batch of 1,000 texts of 5,000 ASCII characters
     model_types=frozenset({"mlapi.sentiment.model.SentimentModel"}),
     package=__name__,
+    publishing=publishing.publishing,
     page=views.page,
 )

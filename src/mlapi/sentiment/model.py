@@ -49,6 +49,7 @@ C = 4.0
 TEST_SIZE = 0.2
 SEED = 42
 TOP_TERMS = 8
+CLASSES = ("negative", "neutral", "positive")  # every answer has a probability for each (0 if a model lacks one)
 UCI_FILES = ("amazon_cells_labelled.txt", "imdb_labelled.txt", "yelp_labelled.txt")
 AGREEMENT = 1e-9  # the compiled path serves only if its numbers are this close to ``score``'s
 # Texts the compiled path must reproduce before it serves: ordinary ones, and the edge cases of
@@ -98,10 +99,12 @@ class SentimentModel:
     pipeline: Pipeline
     centred_coef: np.ndarray  # (n_classes, n_features)
     labels: list[str] = field(init=False, repr=False, compare=False)  # made once, not per request
+    absent: tuple[str, ...] = field(init=False, repr=False, compare=False)  # CLASSES the classifier lacks
     compiled: CompiledSentiment | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.labels = [str(label) for label in self.pipeline[-1].classes_]
+        self.absent = tuple(label for label in CLASSES if label not in self.labels)
         self.compiled = accelerator(self)
 
     def __getstate__(self) -> dict:
@@ -198,6 +201,36 @@ def described(settings: dict) -> str:
     return "TF-IDF, " + ", ".join(f"{name}={value!r}" for name, value in settings.items())
 
 
+def split(data_dir: Path, sample: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, int]:
+    """The rows to fit on (80% of the airline tweets plus the UCI sentences), the held-out 20% of the
+    tweets (stratified, seed 42) that every version is measured on, and how many rows were read."""
+    airline, uci = read_airline(data_dir), read_uci(data_dir)
+    if sample < 1.0:
+        airline = airline.sample(frac=sample, random_state=SEED)
+        uci = uci.sample(frac=sample, random_state=SEED)
+    fit_part, test_part = train_test_split(airline, test_size=TEST_SIZE, random_state=SEED, stratify=airline.label)
+    return pd.concat([fit_part, uci], ignore_index=True), test_part, len(airline) + len(uci)
+
+
+def measure(truth: pd.Series, predicted: np.ndarray, labels: list[str]) -> dict:
+    """The card's held-out metrics of ``predicted`` labels against ``truth``."""
+    report = classification_report(truth, predicted, output_dict=True, zero_division=0)
+    return {
+        "accuracy": round(accuracy_score(truth, predicted), 4),
+        "macro_f1": round(f1_score(truth, predicted, average="macro"), 4),
+        "f1_per_class": {label: round(report[label]["f1-score"], 4) for label in labels if label in report},
+        "test_rows": len(truth),
+        "test_set": "held-out 20% of the airline tweets (stratified, seed 42)",
+    }
+
+
+DATASET = {
+    "name": "Twitter US Airline Sentiment + UCI Sentiment Labelled Sentences",
+    "license": "CC BY-NC-SA 4.0 (airline tweets, non-commercial); CC BY 4.0 (UCI sentences)",
+    "source": "CrowdFlower 'Data for Everyone' via Kaggle; Kotzias et al., KDD 2015, UCI ML Repository #331",
+}
+
+
 def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress,
           word: dict = WORD_NGRAMS, char: dict = CHAR_NGRAMS) -> Trained:
     """Fit on the training split (plus the UCI sentences) and measure on the held-out tweets.
@@ -206,12 +239,7 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress,
     train and serve (through the compiled path when it reproduces them, else through ``score``).
     """
     step("read data")
-    airline, uci = read_airline(data_dir), read_uci(data_dir)
-    if sample < 1.0:
-        airline = airline.sample(frac=sample, random_state=SEED)
-        uci = uci.sample(frac=sample, random_state=SEED)
-    fit_part, test_part = train_test_split(airline, test_size=TEST_SIZE, random_state=SEED, stratify=airline.label)
-    fit_rows = pd.concat([fit_part, uci], ignore_index=True)
+    fit_rows, test_part, rows = split(data_dir, sample)
 
     step("fit")
     pipeline = build_pipeline(word, char).fit(fit_rows.text, fit_rows.label)
@@ -220,20 +248,7 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress,
 
     step("evaluate")
     predicted = pipeline.predict(test_part.text)
-    report = classification_report(test_part.label, predicted, output_dict=True, zero_division=0)
-    metrics = {
-        "accuracy": round(accuracy_score(test_part.label, predicted), 4),
-        "macro_f1": round(f1_score(test_part.label, predicted, average="macro"), 4),
-        "f1_per_class": {label: round(report[label]["f1-score"], 4) for label in model.labels},
-        "test_rows": len(test_part),
-        "test_set": "held-out 20% of the airline tweets (stratified, seed 42)",
-    }
-    dataset = {
-        "name": "Twitter US Airline Sentiment + UCI Sentiment Labelled Sentences",
-        "rows": len(airline) + len(uci),
-        "license": "CC BY-NC-SA 4.0 (airline tweets, non-commercial); CC BY 4.0 (UCI sentences)",
-        "source": "CrowdFlower 'Data for Everyone' via Kaggle; Kotzias et al., KDD 2015, UCI ML Repository #331",
-    }
+    metrics = measure(test_part.label, predicted, model.labels)
     params = {
         "word_ngrams": described(word),
         "char_ngrams": described(char),
@@ -241,15 +256,19 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress,
         "train_rows": len(fit_rows),
         "features": int(coef.shape[1]),
     }
-    return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=shares(predicted))
+    return Trained(model=model, metrics=metrics, dataset={**DATASET, "rows": rows}, params=params,
+                   label_shares=shares(predicted))
 
 
 def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
     """Label, score, class probabilities and the decisive terms for each ``{"text": ...}``.
 
     The numbers come from the compiled path when the model has one, else from ``score``: the same
-    numbers (to 1e-9, checked when the model was made or loaded), so the same results.
+    numbers (to 1e-9, checked when the model was made or loaded), so the same results. A published
+    model that is not linear (:mod:`mlapi.sentiment.publishing`) answers through its own ``predict``.
     """
+    if type(model) is not SentimentModel:
+        return model.predict(items)
     texts = [item["text"] for item in items]
     fast = model.compiled
     scored = fast.score(texts) if fast is not None else score(model, texts)
@@ -258,13 +277,22 @@ def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
         {
             "label": labels[winner],
             "score": round(probabilities[winner], 4),
-            "probabilities": {label: round(p, 4) for label, p in zip(labels, probabilities, strict=True)},
+            "probabilities": every_class({label: round(p, 4) for label, p in zip(labels, probabilities, strict=True)},
+                                         model.absent),
             "explanation": explain(terms, weights),
+            "explanation_method": "linear",
         }
         for probabilities, winner, terms, weights in zip(
             scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
         )
     ]
+
+
+def every_class(probabilities: dict[str, float], absent: tuple[str, ...]) -> dict[str, float]:
+    """``probabilities`` with 0 for each class the model lacks, in CLASSES order."""
+    if not absent:
+        return probabilities
+    return {label: probabilities.get(label, 0.0) for label in CLASSES}
 
 
 def score(model: SentimentModel, texts: list[str]) -> Scored:
@@ -299,9 +327,12 @@ def score(model: SentimentModel, texts: list[str]) -> Scored:
 
 
 def text_blocks(pipeline: Pipeline) -> list[tuple[Callable[[str], list[str]], dict[str, int], int]]:
-    """Each vectoriser of the feature union: its analyser, its vocabulary and its first column."""
+    """Each vectoriser of the pipeline's first step (one, or a feature union of several): its analyser, its
+    vocabulary and its first column."""
+    features = pipeline[0]
+    vectorizers = [v for _, v in features.transformer_list] if isinstance(features, FeatureUnion) else [features]
     blocks, offset = [], 0
-    for _, vectorizer in pipeline[0].transformer_list:
+    for vectorizer in vectorizers:
         if vectorizer in ("drop", None):
             continue
         blocks.append((vectorizer.build_analyzer(), vectorizer.vocabulary_, offset))

@@ -1,6 +1,7 @@
 """Request and response schemas of the sentiment API."""
 from marshmallow import Schema, ValidationError, fields, validate
 
+from mlapi.sentiment.model import CLASSES
 from mlapi.serving.payloads import SingleOrBatch
 
 MAX_CHARS = 5000
@@ -38,7 +39,7 @@ class SentimentRequest(SingleOrBatch):
     )
 
 
-LABELS = ("negative", "neutral", "positive")
+LABELS = CLASSES
 
 
 class Term(Schema):
@@ -55,3 +56,8 @@ class SentimentResult(Schema):
                                                    name="SentimentProbabilities"), required=True)
     explanation = fields.List(fields.Nested(Term), required=True,
                               metadata={"description": "Up to 8 words that pushed hardest, largest first."})
+    explanation_method = fields.String(
+        required=True, validate=validate.OneOf(("linear", "occlusion")),
+        metadata={"description": "linear: each word's exact share of the label's linear score (every trained "
+                                 "version, and published linear models); occlusion: how much the label's "
+                                 "probability drops without the word (other published models)."})

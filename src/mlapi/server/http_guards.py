@@ -1,6 +1,8 @@
 """Hardening every response and request: security headers, body caps, proxies, secrets."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, Request, Response, current_app, request
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
@@ -28,12 +30,30 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+MULTIPART_ROOM = 1024 * 1024  # a form's other fields and boundaries, beside its file
+
+
 def cap_body() -> None:
-    """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every route."""
+    """A use case's routes may cap bodies lower than MAX_BODY_BYTES, the ceiling for every other route but
+    an upload route marked with :func:`body_cap`."""
     req = request._get_current_object()
     use_case = req.use_case
     if use_case is not None:
         req.max_content_length = min(use_case.max_body_bytes, current_app.config["MAX_BODY_BYTES"])
+        return
+    setting = getattr(current_app.view_functions.get(req.endpoint or ""), "body_cap_setting", None)
+    if setting:
+        req.max_content_length = int(current_app.config[setting]) + MULTIPART_ROOM
+
+
+def body_cap(setting: str) -> Callable:
+    """Mark an upload view whose body may be as large as the config ``setting`` (plus a form's fields)."""
+
+    def mark(view: Callable) -> Callable:
+        view.body_cap_setting = setting
+        return view
+
+    return mark
 
 
 def read_body(req: Request) -> bytes:

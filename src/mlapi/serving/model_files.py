@@ -9,6 +9,10 @@ server-side allow-list, never read from the file itself:
 - ``PLAIN_DATA_TYPES``: scikit-learn and SciPy helpers that skops lists but that only hold data;
 - the classes a use case names as its own (``UseCase.model_types``), plain dataclasses that mlapi wrote.
 
+A published model (an upload, :mod:`mlapi.publishing`) is read with ``PUBLISHED_TYPES`` instead of the
+use case's own classes: scikit-learn's estimators and the helpers inside common models, NumPy, SciPy
+sparse and builtins, never an mlapi class nor anything the file itself asks to trust.
+
 A new type in a model makes ``load_model`` refuse it, naming the type: add it here after checking
 that building it from data runs no code (no ``__setstate__`` or ``__reduce__`` that acts).
 """
@@ -26,6 +30,20 @@ PLAIN_DATA_TYPES = frozenset({
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
+# Inside the models students publish (trees and forests, k-NN, neural networks): arrays and numbers,
+# rebuilt by skops's own loaders or from their state, never by a call the file names.
+PUBLISHED_TYPES = PLAIN_DATA_TYPES | {
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.neural_network._stochastic_optimizers.AdamOptimizer",
+    "sklearn.neural_network._stochastic_optimizers.SGDOptimizer",
+}
+
+
 class TypeNotAllowed(Exception):
     """The file names a type outside the allow-list; ``types`` lists them."""
 
@@ -45,8 +63,7 @@ def load_model(path: Path, allowed: Iterable[str] = ()) -> Any:
     :raises TypeNotAllowed: the file names any other type (nothing of it was built).
     """
     listed = sio.get_untrusted_types(file=path)
-    trusted = PLAIN_DATA_TYPES | set(allowed)
-    refused = sorted(set(listed) - trusted)
+    refused = sorted(set(listed) - PLAIN_DATA_TYPES - set(allowed))
     if refused:
         raise TypeNotAllowed(refused)
     return sio.load(path, trusted=listed)

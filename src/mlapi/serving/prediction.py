@@ -15,11 +15,12 @@ from flask import Response, jsonify, request
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import BadRequest
 
+from mlapi.access.keys import Forbidden, Unauthorized
 from mlapi.access.rate_limits import charge_items
-from mlapi.errors import InvalidJson, ValidationFailed, WrongContentType
+from mlapi.errors import InvalidJson, ModelUnavailable, NotFound, ValidationFailed, WrongContentType
 from mlapi.server.http_guards import read_body
 from mlapi.serving.payloads import SingleOrBatch
-from mlapi.serving.registry import registry
+from mlapi.serving.registry import VERSION, ArtifactRefused, Loaded, Registry, registry
 from mlapi.usecase import UseCase
 
 SHOWN_FIELDS = 5
@@ -116,7 +117,7 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     state.predicting = name
     schema = schema_instance(use_case.request_schema)
     request_data = (schema.load_plain(payload) if isinstance(schema, SingleOrBatch) else None) or load(schema, payload)
-    loaded = models.get(name)
+    loaded = models.get(name) if not request.query_string else chosen_version(models, name)
     if use_case.check:
         use_case.check(loaded.model, request_data["items"])
     charge_items(len(request_data["items"]), getattr(schema, "batch", None) or "_schema")
@@ -126,6 +127,36 @@ def predict(name: str, payload: Any) -> dict[str, Any]:
     if request_data["batch"]:
         return {"results": results, "model": model}
     return {**results[0], "model": model}
+
+
+def chosen_version(models: Registry, name: str) -> Loaded:
+    """The version ``?version=vN`` asks for (else the serving one): an admin may try any, a key the ones it
+    published, before they are active.
+
+    :raises ValidationFailed: the version is not written like 'v2' (422).
+    :raises NotFound: there is no such version (404).
+    :raises Unauthorized: no key (401). :raises Forbidden: another key's version (403).
+    """
+    version = request.args.get("version")
+    if version is None:
+        return models.get(name)
+    if not VERSION.fullmatch(version):
+        raise ValidationFailed("Versions look like 'v2'.", {"version": ["Versions look like 'v2'."]})
+    serving = models.get(name)
+    if version == serving.version:
+        return serving
+    if version not in models.versions(name):
+        raise NotFound(f"{name} has no version {version}; GET /api/v1/models/{name} lists them.")
+    caller = request.state.caller
+    if caller.role == "anonymous":
+        raise Unauthorized(f"Trying {name} {version}, which is not active, needs a key: an admin's or the one "
+                           "that published it.")
+    if caller.role != "admin" and models.card(name, version).get("publisher") != caller.name:
+        raise Forbidden(f"{name} {version} is not active: only an admin or the key that published it may try it.")
+    try:
+        return models.trial(name, version)
+    except ArtifactRefused as refused:
+        raise ModelUnavailable(f"{refused}.") from None
 
 
 def uploaded_payload(field: str) -> dict[str, bytes]:

@@ -38,7 +38,7 @@ from werkzeug.local import LocalProxy
 from mlapi import extensions
 from mlapi.errors import ModelUnavailable
 from mlapi.observability.metrics import model_load_failures_total
-from mlapi.serving.model_files import TypeNotAllowed, load_model, save_model
+from mlapi.serving.model_files import PUBLISHED_TYPES, TypeNotAllowed, load_model, save_model
 from mlapi.storage.background import ProcessLoop
 from mlapi.storage.database import db
 from mlapi.storage.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline
@@ -50,6 +50,7 @@ MODEL_FILE = "model.skops"
 PICKLE_FILE = "model.joblib"  # what versions saved before skops hold: never loaded
 CARD_FILE = "card.json"
 VERSION = re.compile(r"v(\d+)")
+TRIALS = 4  # versions a worker keeps loaded to be tried before activation (POST /api/v1/<name>?version=vN)
 
 
 class ActiveVersion(db.Model):
@@ -102,6 +103,7 @@ class Registry:
         self.problems: dict[str, list[str]] = {}
         self.refused: dict[tuple[str, str], tuple] = {}  # (name, version) -> what it was refused with
         self.remembered: dict[str, str] = {}  # the active versions last read, shown while the database is away
+        self.tried: dict[tuple[str, str], tuple[tuple, Loaded]] = {}  # versions tried before activation
         self.syncing = ProcessLoop("mlapi-registry-sync", 0, lambda: None)  # init_registry sets the app's loop
 
     # Reading what is on disk
@@ -170,7 +172,7 @@ class Registry:
                                       f"train again: flask --app mlapi train {name}")
             if sha256_of(folder / MODEL_FILE) != card["sha256"]:
                 raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
-            model = load_model(folder / MODEL_FILE, self.use_cases[name].model_types)
+            model = self.read(name, folder / MODEL_FILE, card)
         except Exception as error:  # unreadable card, missing file, a type not allowed, a damaged file
             model_load_failures_total.labels(name).inc()
             if isinstance(error, ArtifactRefused):
@@ -179,6 +181,19 @@ class Registry:
                 raise ArtifactRefused(f"{name} {version}: {error}") from error
             raise ArtifactRefused(f"{name} {version}: cannot be loaded ({type(error).__name__})") from error
         return Loaded(name, version, model, card)
+
+    def read(self, name: str, path: Path, card: dict[str, Any]) -> Any:
+        """The model in ``path``: a trained one as saved, a published one wrapped by its use case for serving.
+
+        :raises ArtifactRefused: a published version of a use case that no longer takes them.
+        :raises TypeNotAllowed: the file names a type outside the allow-list.
+        """
+        use_case = self.use_cases[name]
+        if card.get("source") != "published":
+            return load_model(path, use_case.model_types)
+        if use_case.publishing is None:
+            raise ArtifactRefused(f"{name} {card.get('version')}: a published model, which {name} does not take")
+        return use_case.publishing.serve(load_model(path, PUBLISHED_TYPES), card.get("serving", {}))
 
     def load_active(self) -> None:
         """Load the active version of every use case.
@@ -264,6 +279,26 @@ class Registry:
         except KeyError:
             raise ModelUnavailable(f"The {name} model is not available right now; try again later.") from None
 
+    def trial(self, name: str, version: str) -> Loaded:
+        """``version`` of ``name`` loaded to be tried before it is active: the serving one if it is that,
+        else kept among the TRIALS last tried (reloaded when its files change).
+
+        :raises ArtifactRefused: the version does not exist or fails its check.
+        """
+        serving = self.loaded.get(name)
+        if serving and serving.version == version:
+            return serving
+        if version not in self.versions(name):
+            raise ArtifactRefused(f"{name} has no version {version}")
+        fingerprint = self.fingerprint(name, version)
+        kept = self.tried.get((name, version))
+        if kept is None or kept[0] != fingerprint:
+            kept = (fingerprint, self.load(name, version))
+            if len(self.tried) >= TRIALS:
+                self.tried.pop(next(iter(self.tried)))
+        self.tried[(name, version)] = kept
+        return kept[1]
+
     def activate(self, name: str, version: str, rollback: bool = False) -> Loaded:
         """Load and check ``version``, then make it the one that serves (``rollback``: as a step back).
 
@@ -348,16 +383,19 @@ class Registry:
         problems = [problem for name in self.use_cases for problem in self.problems.get(name, [])]
         return not problems, models, problems
 
-    # Writing (training only)
+    def published_by(self, publisher: str) -> list[str]:
+        """The versions on disk that ``publisher`` (a key's name) published, as 'name vN'."""
+        return [f"{name} {version}" for name in self.use_cases for version in self.folders(name)
+                if self.card(name, version).get("publisher") == publisher]
+
+    # Writing: training and publishing
 
     def save(self, name: str, trained: Trained, extra: dict[str, Any]) -> dict[str, Any]:
         """Write ``trained`` as the next version of ``name`` and return its card.
 
         The card is written last, so a half-written version is never listed.
         """
-        taken = [int(p.name[1:]) for p in (self.artifacts_dir / name).glob("v*") if VERSION.fullmatch(p.name)]
-        folder = self.artifacts_dir / name / f"v{max(taken, default=0) + 1}"
-        folder.mkdir(parents=True, exist_ok=False)
+        folder = self.new_folder(name)
         save_model(trained.model, folder / MODEL_FILE)
         card = {
             "version": folder.name,
@@ -369,10 +407,32 @@ class Registry:
             "label_shares": trained.label_shares,
             **extra,
         }
-        partial = folder / (CARD_FILE + ".partial")
-        partial.write_text(json.dumps(card, indent=2))
-        os.replace(partial, folder / CARD_FILE)
-        return card
+        return write_card(folder, card)
+
+    def save_published(self, name: str, model_file: Path, card: dict[str, Any]) -> dict[str, Any]:
+        """Copy a checked upload in as the next version of ``name`` with ``card``; the card with its version."""
+        folder = self.new_folder(name)
+        shutil.copyfile(model_file, folder / MODEL_FILE)
+        return write_card(folder, {"version": folder.name, **card})
+
+    def new_folder(self, name: str) -> Path:
+        """Create the folder of the next version of ``name`` (another process may take a number first)."""
+        while True:
+            taken = [int(p.name[1:]) for p in (self.artifacts_dir / name).glob("v*") if VERSION.fullmatch(p.name)]
+            folder = self.artifacts_dir / name / f"v{max(taken, default=0) + 1}"
+            try:
+                folder.mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                continue
+            return folder
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``card`` into ``folder`` in one step (a reader sees all of it or none) and return it."""
+    partial = folder / (CARD_FILE + ".partial")
+    partial.write_text(json.dumps(card, indent=2))
+    os.replace(partial, folder / CARD_FILE)
+    return card
 
 
 def init_registry(app: Flask, use_cases: Iterable[UseCase]) -> Registry:

@@ -1,6 +1,6 @@
 """Chest X-ray classification: pneumonia or normal, with the probability."""
 from mlapi.usecase import Route, UseCase
-from mlapi.xray import model, views
+from mlapi.xray import model, publishing, views
 from mlapi.xray.schemas import XrayRequest, XrayResult
 
 # Test-split image 0 of PneumoniaMNIST (label: pneumonia), as a client sends it: a base64 PNG.
@@ -34,6 +34,7 @@ use_case = UseCase(
     upload_field="image",
     model_types=frozenset({"mlapi.xray.model.PatchFeatures"}),
     package=__name__,
+    publishing=publishing.publishing,
     page=views.page,
     routes=(Route("/xray/examples/<int:number>.png", views.example_png),),
 )

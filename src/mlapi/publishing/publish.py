@@ -1,0 +1,217 @@
+"""Publish a model trained elsewhere: an upload becomes a version with a card the server measured.
+
+    upload -> a private temporary folder (never artifacts/) -> the checks, in a child process
+           -> artifacts/<name>/vN/ (model.skops as uploaded, then card.json) -> the card
+
+The API (``POST /api/v1/models/<name>/versions``), the /models page and ``flask --app mlapi models
+import`` all call :func:`publish`. The upload is never unpickled and never read in this process
+before the child (:mod:`mlapi.publishing.sandbox`) has checked it within its limits; a refusal
+leaves nothing behind.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import IO, Any
+
+import mlapi
+from mlapi.errors import MlapiError
+from mlapi.serving.registry import Registry, sha256_of
+from mlapi.serving.training import json_schema
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024
+SLOT_WAIT_SECONDS = 10.0  # how long an upload waits for a free checking slot before a 503
+RETRY_AFTER_SECONDS = 10
+SERVED_WITH = ("scikit-learn", "numpy", "scipy", "skops")
+
+
+class PublishRefused(MlapiError):
+    """The upload cannot become a version; ``detail`` says what to fix (422)."""
+
+    status = 422
+
+    def __init__(self, detail: str, problem: str) -> None:
+        super().__init__(detail, {"model": [detail]})
+        self.problem = problem
+
+
+class UploadTooLarge(PublishRefused):
+    status = 413
+
+
+class PublishBusy(MlapiError):
+    """Every checking slot is taken: try again in a few seconds (503)."""
+
+    status = 503
+    retry_after = RETRY_AFTER_SECONDS
+
+
+def publishable(registry: Registry, name: str) -> None:
+    """:raises PublishRefused: ``name`` takes no published models (the message names those that do)."""
+    if registry.use_cases[name].publishing is None:
+        taking = [other for other, use_case in registry.use_cases.items() if use_case.publishing]
+        raise PublishRefused(f"{name} does not take published models; {', '.join(taking)} do "
+                             "(docs/publishing.md says why and what each accepts).", "not_supported")
+
+
+def check_quota(registry: Registry, config: dict, publisher: str | None, role: str) -> None:
+    """:raises PublishRefused: a client key already has its cap of published versions on disk."""
+    cap = int(config["PUBLISH_VERSIONS_PER_KEY"])
+    if role == "admin" or publisher is None:
+        return
+    mine = registry.published_by(publisher)
+    if len(mine) >= cap:
+        raise PublishRefused(f"The key '{publisher}' has published {len(mine)} versions, its cap is {cap}: ask an "
+                             f"admin to delete some ({', '.join(mine)}).", "quota")
+
+
+def publish(registry: Registry, config: dict, name: str, upload: IO[bytes], note: str = "",
+            publisher: str | None = None, role: str = "admin", via: str = "api") -> dict[str, Any]:
+    """Check and measure ``upload`` (a skops file) for use case ``name`` and save it as its next version.
+
+    :raises PublishRefused: the use case takes no published models, the key's cap is reached, or the
+        file fails a check (422; ``UploadTooLarge``: 413).
+    :raises PublishBusy: too many uploads are being checked on this machine (503).
+    """
+    publishable(registry, name)
+    check_quota(registry, config, publisher, role)
+    with tempfile.TemporaryDirectory(prefix="mlapi-publish-") as folder:
+        path = Path(folder) / "model.skops"
+        size = receive(upload, path, int(config["PUBLISH_MAX_BYTES"]))
+        with checking_slot(int(config["PUBLISH_CONCURRENCY"])):
+            report = run_checks(config, name, path)
+        use_case = registry.use_cases[name]
+        card = {
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sha256": sha256_of(path),
+            "metrics": report["metrics"],
+            "dataset": report["dataset"],
+            "params": {"model": report["description"], **threshold_of(report["serving"])},
+            "label_shares": report["label_shares"],
+            "input_schema": json_schema(use_case.request_schema),
+            "example": use_case.example,
+            "source": "published",
+            "publisher": publisher,
+            "published_via": via,
+            "note": note,
+            "size_bytes": size,
+            "latency_ms": report["latency_ms"],
+            "explanation_method": report["explanation_method"],
+            "libraries": {"made_with": report["made_with"], "served_with": served_with()},
+            "serving": report["serving"],
+        }
+        return registry.save_published(name, path, card)
+
+
+def receive(upload: IO[bytes], path: Path, cap: int) -> int:
+    """Copy ``upload`` to ``path``; its size.
+
+    :raises UploadTooLarge: it is larger than ``cap`` bytes.
+    :raises PublishRefused: it is empty.
+    """
+    size = 0
+    with path.open("wb") as out:
+        while chunk := upload.read(CHUNK):
+            size += len(chunk)
+            if size > cap:
+                raise UploadTooLarge(f"The file is larger than the {cap:,} bytes a published model may be.",
+                                     "too_large")
+            out.write(chunk)
+    if size == 0:
+        raise PublishRefused("The file is empty; attach the skops file in the field 'model'.", "empty")
+    return size
+
+
+@contextmanager
+def checking_slot(slots: int) -> Iterator[None]:
+    """Hold one of ``slots`` machine-wide slots (file locks) while an upload is checked.
+
+    :raises PublishBusy: none came free within SLOT_WAIT_SECONDS.
+    """
+    folder = Path(tempfile.gettempdir()) / "mlapi-publish-slots"
+    folder.mkdir(exist_ok=True)
+    give_up = time.monotonic() + SLOT_WAIT_SECONDS
+    while True:
+        for index in range(max(slots, 1)):
+            handle = (folder / f"slot-{index}").open("a")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                handle.close()  # closing releases the lock
+            return
+        if time.monotonic() > give_up:
+            raise PublishBusy(f"{slots} uploads are being checked right now; try again in a few seconds.")
+        time.sleep(0.2)
+
+
+def run_checks(config: dict, name: str, path: Path) -> dict[str, Any]:
+    """Run the sandbox on ``path`` within the configured limits; its report.
+
+    :raises PublishRefused: a check failed, or the child ran out of time or memory.
+    """
+    timeout, memory = float(config["PUBLISH_TIMEOUT_SECONDS"]), int(config["PUBLISH_MEMORY_MB"])
+    data_dir = Path(config["DATA_DIR"]) / name
+    command = [sys.executable, "-m", "mlapi.publishing.sandbox", name, str(path), str(data_dir), str(memory),
+               str(int(timeout)), str(config["PUBLISH_MAX_LATENCY_MS"])]
+    environment = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(Path(mlapi.__file__).parents[1]),
+                   "HOME": str(path.parent), "PYTHONDONTWRITEBYTECODE": "1",
+                   "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    errors = path.parent / "stderr.txt"
+    with errors.open("wb") as stderr:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+                                 cwd=path.parent, env=environment, start_new_session=True)
+        try:
+            out, _ = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            out = None
+        finally:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.communicate()
+    if out is None:
+        raise PublishRefused(f"Checking the model took longer than {timeout:.0f} s, the limit: it is too slow to "
+                             "measure on the test split. Make it smaller or faster.", "too_slow")
+    try:
+        report = json.loads(out)
+    except ValueError:
+        report = None
+    if child.returncode != 0 or not isinstance(report, dict):
+        log.warning("publish check of %s ended with %s: %s", name, child.returncode,
+                    errors.read_bytes()[-2000:].decode(errors="replace"))
+        if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise PublishRefused(f"Checking the model used more than its {timeout:.0f} s of CPU time: it is too "
+                                 "slow. Make it smaller or faster.", "too_slow")
+        raise PublishRefused(f"Checking the model stopped unexpectedly (exit status {child.returncode}); it may "
+                             f"need more than the {memory} MiB of memory allowed.", "crashed")
+    if not report["ok"]:
+        raise PublishRefused(report["detail"], report["problem"])
+    return report
+
+
+def threshold_of(serving: dict[str, Any]) -> dict[str, Any]:
+    """The threshold the server chose, for the card's params (fraud)."""
+    return {"threshold": serving["threshold"]} if "threshold" in serving else {}
+
+
+def served_with() -> dict[str, str]:
+    """The versions of the libraries that serve published models here."""
+    return {name: metadata.version(name) for name in SERVED_WITH}
