@@ -15,7 +15,7 @@ from sqlalchemy import select
 from mlapi import extensions
 from mlapi.access.keys import ROLES, ApiKey, create_key
 from mlapi.catalog import USE_CASES
-from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
+from mlapi.publishing.publish import MAX_NOTE, PublishBusy, PublishRefused, publish
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.serving.training import train_use_case
 from mlapi.storage.database import db
@@ -90,8 +90,10 @@ def list_models(name: str | None) -> None:
 def import_model(name: str, file, note: str) -> None:
     """Publish FILE (a model saved with skops.io.dump) as a new version of NAME, checked and measured like an
     upload; it serves once activated."""
+    if len(note.strip()) > MAX_NOTE:
+        raise click.BadParameter(f"at most {MAX_NOTE} characters", param_hint="--note")
     try:
-        card = publish(registry, current_app.config, name, file, note.strip()[:500], via="command line")
+        card = publish(registry, current_app.config, name, file, note.strip(), via="command line")
     except (PublishRefused, PublishBusy) as refused:
         raise click.ClickException(refused.detail) from None
     click.echo(f"{name} {card['version']} published ({card['params']['model']}); held-out metrics:")

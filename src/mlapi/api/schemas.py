@@ -1,6 +1,8 @@
 """Request and response schemas of /api/v1/health, /api/v1/models and /api/v1/usage."""
 from marshmallow import Schema, fields, validate
 
+from mlapi.publishing.publish import MAX_NOTE
+
 
 class Health(Schema):
     status = fields.String(required=True, validate=validate.OneOf(("ok", "degraded")))
@@ -62,7 +64,7 @@ class PublishForm(Schema):
 
     model = fields.Raw(required=True, metadata={"type": "string", "format": "binary",
                                                 "description": "The model, saved with skops.io.dump."})
-    note = fields.String(validate=validate.Length(max=500),
+    note = fields.String(validate=validate.Length(max=MAX_NOTE),
                          metadata={"description": "What it is, in a line (at most 500 characters)."})
 
 

@@ -37,6 +37,7 @@ CHUNK = 1024 * 1024
 SLOT_WAIT_SECONDS = 10.0  # how long an upload waits for a free checking slot before a 503
 RETRY_AFTER_SECONDS = 10
 SERVED_WITH = ("scikit-learn", "numpy", "scipy", "skops")
+MAX_NOTE = 500  # characters of a publisher's note
 
 
 class PublishRefused(MlapiError):
