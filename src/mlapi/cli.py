@@ -27,7 +27,7 @@ NAMES = [use_case.name for use_case in USE_CASES]
 @click.argument("name", type=click.Choice(["all", *NAMES]), default="all")
 @click.option("--missing", is_flag=True, help="Only use cases that have no trained version yet.")
 @click.option("--sample", type=click.FloatRange(0.01, 1.0), default=1.0, show_default=True,
-              help="Fraction of the data to train on (quick trials).")
+              help="Fraction of the training rows to fit on (quick trials); the test split stays whole.")
 @click.option("--activate", is_flag=True, help="Serve the new version at once (otherwise the active one stays).")
 @with_appcontext
 def train_command(name: str, missing: bool, sample: float, activate: bool) -> None:

@@ -26,7 +26,7 @@ def trained(run):
 
 @pytest.fixture(scope="module")
 def splits():
-    return model.split(model.read_data(DATA, SAMPLE))
+    return model.split(model.read_data(DATA))
 
 
 def items_of(transactions):
@@ -57,8 +57,9 @@ def test_training_reports_held_out_metrics(trained, splits):
 
 
 def test_too_small_a_sample_is_refused():
-    with pytest.raises(ValueError, match="frauds"):
-        model.read_data(DATA, 0.01)
+    fit_rows = model.split(model.read_data(DATA))[0]
+    with pytest.raises(ValueError, match="frauds to fit on"):
+        model.sampled(fit_rows, 0.03)
 
 
 def test_threshold_is_the_best_recall_at_the_precision_floor():

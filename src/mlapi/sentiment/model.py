@@ -202,13 +202,14 @@ def described(settings: dict) -> str:
 
 
 def split(data_dir: Path, sample: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """The rows to fit on (80% of the airline tweets plus the UCI sentences), the held-out 20% of the
-    tweets (stratified, seed 42) that every version is measured on, and how many rows were read."""
+    """The rows to fit on (80% of the airline tweets plus the UCI sentences; a ``sample`` fraction of them),
+    the held-out 20% of the tweets (stratified, seed 42) that every version is measured on, whatever the
+    sample, and how many rows were read."""
     airline, uci = read_airline(data_dir), read_uci(data_dir)
-    if sample < 1.0:
-        airline = airline.sample(frac=sample, random_state=SEED)
-        uci = uci.sample(frac=sample, random_state=SEED)
     fit_part, test_part = train_test_split(airline, test_size=TEST_SIZE, random_state=SEED, stratify=airline.label)
+    if sample < 1.0:
+        fit_part = fit_part.sample(frac=sample, random_state=SEED)
+        uci = uci.sample(frac=sample, random_state=SEED)
     return pd.concat([fit_part, uci], ignore_index=True), test_part, len(airline) + len(uci)
 
 

@@ -127,11 +127,12 @@ def pneumonia_probability(model: Pipeline, images: np.ndarray) -> np.ndarray:
 
 
 def _read(path: Path, sample: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The official splits, each cut to a stratified ``sample`` fraction when sample < 1."""
+    """The official splits, the training one cut to a stratified ``sample`` fraction when sample < 1 (val
+    and test stay whole, so every version is measured on the same images)."""
     with np.load(path) as data:
         splits = {name: (data[f"{name}_images"], data[f"{name}_labels"].ravel()) for name in ("train", "val", "test")}
     if sample < 1:
-        splits = {name: _stratified(x, y, sample) for name, (x, y) in splits.items()}
+        splits["train"] = _stratified(*splits["train"], sample)
     return splits
 
 
