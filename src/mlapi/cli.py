@@ -1,13 +1,15 @@
 """flask --app mlapi train | models | keys."""
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, render_template
 from flask.cli import AppGroup, with_appcontext
 from limits import parse as parse_limit
 from sqlalchemy import select
@@ -147,22 +149,84 @@ def valid_limit(ctx: click.Context, param: click.Parameter, value: str | None) -
     return value
 
 
+def expiry(ctx: click.Context, param: click.Parameter, value: datetime | None) -> datetime | None:
+    """A date alone (or at 00:00) means the end of that day, UTC; a date and time, that moment, UTC."""
+    if value is None:
+        return None
+    moment = value.replace(tzinfo=UTC)
+    if value.hour == value.minute == 0:
+        moment += timedelta(days=1)
+    if moment <= datetime.now(UTC):
+        raise click.BadParameter("that moment has passed")
+    return moment
+
+
+def key_options(command):
+    """The options every new key takes: role, limits, publish right, expiry."""
+    options = [
+        click.option("--role", type=click.Choice(ROLES), default="client", show_default=True),
+        click.option("--limit", callback=valid_limit,
+                     help="Its own limit of requests, e.g. '1200/minute' (default: the tier's)."),
+        click.option("--item-limit", callback=valid_limit,
+                     help="Its own limit of items predicted (a batch of N is N), e.g. '50000/minute' "
+                          "(default: the tier's)."),
+        click.option("--publish", "can_publish", is_flag=True,
+                     help="A client key that may publish models (admin keys always may; only admins activate)."),
+        click.option("--expires", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%d %H:%M"]), callback=expiry,
+                     help="When it stops working: YYYY-MM-DD (the end of that day, UTC) or 'YYYY-MM-DD HH:MM' (UTC)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def name_taken(names: list[str]) -> None:
+    """:raises click.ClickException: a key has one of ``names`` already (revoked keys keep theirs)."""
+    taken = db.session.scalars(select(ApiKey.name).where(ApiKey.name.in_(names))).all()
+    if taken:
+        raise click.ClickException(f"keys named {', '.join(sorted(taken))} exist already (revoked keys keep their "
+                                   "name)")
+
+
 @keys_group.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(ROLES), default="client", show_default=True)
-@click.option("--limit", callback=valid_limit,
-              help="Its own limit of requests, e.g. '1200/minute' (default: the tier's).")
-@click.option("--item-limit", callback=valid_limit,
-              help="Its own limit of items predicted (a batch of N is N), e.g. '50000/minute' (default: the tier's).")
-@click.option("--publish", "can_publish", is_flag=True,
-              help="A client key that may publish models (admin keys always may; only admins activate).")
-def create(name: str, role: str, limit: str | None, item_limit: str | None, can_publish: bool) -> None:
+@key_options
+def create(name: str, role: str, limit: str | None, item_limit: str | None, can_publish: bool,
+           expires: datetime | None) -> None:
     """Create a key called NAME and print it (the only time it is shown)."""
-    if db.session.scalar(select(ApiKey).where(ApiKey.name == name)):
-        raise click.ClickException(f"a key named {name!r} exists already (revoked keys keep their name)")
-    key = create_key(name, role, limit, item_limit, can_publish)
+    name_taken([name])
+    key = create_key(name, role, limit, item_limit, can_publish, expires)
     click.echo(key)
     click.echo(f"Keep it safe: only its hash is stored. Use it as 'Authorization: Bearer {key[:18]}...'.", err=True)
+
+
+@keys_group.command("create-batch")
+@click.argument("prefix")
+@click.option("--count", type=click.IntRange(1, 500), required=True, help="How many keys: PREFIX-01 .. PREFIX-NN.")
+@click.option("--page", "page_path", type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the printable page of keys (default: var/keys-PREFIX.html).")
+@key_options
+def create_batch(prefix: str, count: int, page_path: str | None, role: str, limit: str | None,
+                 item_limit: str | None, can_publish: bool, expires: datetime | None) -> None:
+    """Create COUNT keys named PREFIX-01, PREFIX-02 ... for a class: print them as CSV (name,key,role,expires)
+    and write a printable page with one card per key, to cut out and hand round."""
+    width = max(2, len(str(count)))
+    names = [f"{prefix}-{number:0{width}d}" for number in range(1, count + 1)]
+    name_taken(names)
+    keys = [(name, create_key(name, role, limit, item_limit, can_publish, expires, commit=False)) for name in names]
+    db.session.commit()
+    until = expires.strftime("%Y-%m-%d %H:%M UTC") if expires else ""
+    table = io.StringIO()
+    out = csv.writer(table, lineterminator="\n")
+    out.writerow(["name", "key", "role", "expires"])
+    out.writerows([name, key, role, until] for name, key in keys)
+    click.echo(table.getvalue(), nl=False)
+    page = Path(page_path or Path(current_app.config["VAR_DIR"]) / f"keys-{prefix}.html")
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(render_template("keys_printable.html", keys=keys, role=role, expires=until,
+                                    address=current_app.config["PUBLIC_URL"] or "http://<the address on the board>:8000",
+                                    publish=can_publish or role == "admin"))
+    click.echo(f"{count} keys created; a printable page of them: {page} (only their hashes are stored)", err=True)
 
 
 @keys_group.command("list")
@@ -170,14 +234,14 @@ def list_keys() -> None:
     """Every key: name, role, whether it may publish, limits, created, last used, requests today (never the key)."""
     rows = db.session.scalars(select(ApiKey).order_by(ApiKey.name)).all()
     click.echo(f"{'name':<20}{'role':<8}{'publish':<8}{'limit':<16}{'item limit':<16}{'created':<18}"
-               f"{'last used':<18}{'today':>6}  state")
+               f"{'last used':<18}{'expires':<18}{'today':>6}  state")
     for row in rows:
-        state = "revoked" if row.revoked_at else "active"
+        state = "revoked" if row.revoked_at else "expired" if row.expired() else "active"
         publishes = "yes" if row.role == "admin" or row.can_publish else "no"
         click.echo(
             f"{row.name:<20}{row.role:<8}{publishes:<8}{row.rate_limit or 'default':<16}{row.item_limit or 'default':<16}"
             f"{short_time(row.created_at):<18}"
-            f"{short_time(row.last_used_at):<18}{row.requests_today():>6}  {state}"
+            f"{short_time(row.last_used_at):<18}{short_time(row.expires_at):<18}{row.requests_today():>6}  {state}"
         )
 
 

@@ -29,6 +29,7 @@ class Config:
 
     ARTIFACTS_DIR = str(PROJECT_ROOT / "artifacts")
     DATA_DIR = str(PROJECT_ROOT / "data")
+    VAR_DIR = str(PROJECT_ROOT / "var")  # what mlapi writes for people: printable keys (keys create-batch)
     DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'mlapi.db'}"
     MAX_BODY_BYTES = 6 * 1024 * 1024  # the ceiling: a sentiment batch of 1,000 texts of 5,000 ASCII characters
     ALLOW_ANONYMOUS = True

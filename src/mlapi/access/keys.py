@@ -80,8 +80,16 @@ class ApiKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=lambda: datetime.now(UTC))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # a key made for a class can end with it
     usage_day: Mapped[date | None]
     requests_on_usage_day: Mapped[int] = mapped_column(default=0)
+
+    def expired(self) -> bool:
+        """Whether the key has an expiry date and it has come (stored naive, as UTC)."""
+        if self.expires_at is None:
+            return False
+        expires = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+        return expires <= datetime.now(UTC)
 
     def requests_today(self) -> int:
         return self.requests_on_usage_day if self.usage_day == datetime.now(UTC).date() else 0
@@ -110,13 +118,15 @@ def hash_key(key: str) -> str:
 
 
 def create_key(name: str, role: str, rate_limit: str | None = None, item_limit: str | None = None,
-               can_publish: bool = False) -> str:
-    """Store a new key for ``name`` and return it: the only time it is ever shown."""
+               can_publish: bool = False, expires_at: datetime | None = None, commit: bool = True) -> str:
+    """Store a new key for ``name`` and return it: the only time it is ever shown (``commit``: now, else
+    with the caller's next commit)."""
     lookup_id = secrets.token_hex(6)
     key = f"{KEY_PREFIX}_{lookup_id}_{secrets.token_urlsafe(32)}"
     db.session.add(ApiKey(name=name, role=role, lookup_id=lookup_id, key_hash=hash_key(key), rate_limit=rate_limit,
-                          item_limit=item_limit, can_publish=can_publish))
-    db.session.commit()
+                          item_limit=item_limit, can_publish=can_publish, expires_at=expires_at))
+    if commit:
+        db.session.commit()
     return key
 
 
@@ -151,9 +161,9 @@ def find_key(key: str) -> ApiKey | None:
 
 
 def find_key_by_digest(lookup_id: str, digest: str) -> ApiKey | None:
-    """The live key row with this lookup id and SHA-256 (compared in constant time)."""
+    """The live key row (not revoked, not expired) with this lookup id and SHA-256 (compared in constant time)."""
     row = db.session.scalar(select(ApiKey).where(ApiKey.lookup_id == lookup_id))
-    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest):
+    if row is None or row.revoked_at is not None or not hmac.compare_digest(row.key_hash, digest) or row.expired():
         return None
     return row
 
@@ -233,7 +243,9 @@ def authenticate() -> None:
     if key is not None:
         found = extensions.verified_keys(app).caller(key)
         if found is None:
-            raise Unauthorized("The API key is unknown or has been revoked.")
+            anonymous = ", or leave the key out to use the anonymous tier" if app.config["ALLOW_ANONYMOUS"] else ""
+            raise Unauthorized(f"The API key is unknown, revoked or expired; ask whoever gave it to you for a new "
+                               f"one{anonymous}.")
     else:
         found = None if api else session_caller(app)
     if found is not None:
