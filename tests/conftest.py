@@ -57,6 +57,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "RATELIMIT_CLIENT": "100000/minute",
         "RATELIMIT_ANONYMOUS_ITEMS": "10000000/minute",
         "RATELIMIT_CLIENT_ITEMS": "10000000/minute",
+        "RATELIMIT_PAGES": "100000/minute",
         "SYNC_SECONDS": 0,  # no background threads in-process: tests call sync and flush themselves
         "USAGE_FLUSH_SECONDS": 0,
         "LOG_FLUSH_SECONDS": 0,

@@ -64,8 +64,8 @@ def test_refused_keys_count_against_their_ip_and_roles_against_their_key(app, ma
     assert refused.headers["X-RateLimit-Limit"] == "5" and refused.headers["X-RateLimit-Remaining"] == "4"
 
 
-def test_pages_are_limited_per_ip_like_the_anonymous_tier(make_app):
-    client = make_app(RATELIMIT_ANONYMOUS="2/minute").test_client()
+def test_pages_are_limited_per_ip_in_their_own_window(make_app):
+    client = make_app(RATELIMIT_PAGES="2/minute").test_client()
     assert [client.get("/sentiment").status_code for _ in range(3)] == [200, 200, 429]
     page = client.get("/sentiment")
     assert page.mimetype == "text/html" and "Retry-After" in page.headers

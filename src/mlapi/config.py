@@ -37,6 +37,8 @@ class Config:
     RATELIMIT_CLIENT = "600/minute"
     RATELIMIT_ANONYMOUS_ITEMS = "1000/minute"  # items predicted per IP without a key: one full batch a minute
     RATELIMIT_CLIENT_ITEMS = "20000/minute"  # items per key: twenty full batches of 1,000 a minute
+    RATELIMIT_PAGES = "3000/minute"  # page views per IP (or key), apart from the API: forty students behind one
+    # classroom address, each opening a page and submitting a few times a minute (images and static files are free)
     RATELIMIT_STORAGE = f"mlapi+lmdb:///{PROJECT_ROOT / 'var' / 'ratelimits'}"
     RATELIMIT_KEY_PREFIX = "mlapi"
     KEY_GRACE_SECONDS = 300.0  # a key verified this recently keeps working while the database is unreachable

@@ -78,11 +78,13 @@ class Publishing:
 
 @dataclass(frozen=True)
 class Route:
-    """A route a use case adds besides its prediction endpoint and its page (``view``'s name is its endpoint)."""
+    """A route a use case adds besides its prediction endpoint and its page (``view``'s name is its endpoint);
+    ``free``: not counted by the rate limits, like a static file (a page's images)."""
 
     rule: str
     view: Callable[..., ResponseReturnValue]
     methods: tuple[str, ...] = ("GET",)
+    free: bool = False
 
 
 @dataclass(frozen=True)
@@ -145,5 +147,7 @@ class UseCase:
         bp.add_url_rule(self.api_path, "predict_json", endpoint(self), methods=["POST"])
         bp.add_url_rule(f"/{self.name}", "page", self.page or json_form_page, methods=["GET", "POST"])
         for route in self.routes:
+            if route.free:
+                route.view.free_of_limits = True
             bp.add_url_rule(route.rule, view_func=route.view, methods=list(route.methods))
         return bp

@@ -1,6 +1,7 @@
 """Rate limits with the ``limits`` library, in two dimensions: requests and items, per key (per IP without one).
 
-Every request costs one request, in one counter across all routes; a prediction also costs its
+Every request costs one request, in one counter across the API's routes (the pages have a window of
+their own, ``RATELIMIT_PAGES``); a prediction also costs its
 items (a batch of N is N), charged once its body has passed the schema and the model's own
 check, so a body that breaks the schema costs one request and never its items. A batch larger
 than the caller's whole item limit is a 422 that says to split it (waiting would not help); one
@@ -26,7 +27,8 @@ import time
 from functools import cache, lru_cache
 from typing import NamedTuple
 
-from flask import Config, Flask, Request, Response, current_app, request
+from flask import Config, Flask, Request, Response, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from limits import RateLimitItem, parse
 from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
@@ -36,7 +38,7 @@ import mlapi.access.lmdb_storage  # noqa: F401  (registers the mlapi+lmdb storag
 from mlapi import extensions
 from mlapi.access.cors import is_preflight
 from mlapi.access.keys import Caller
-from mlapi.errors import MlapiError, ValidationFailed
+from mlapi.errors import MlapiError, ValidationFailed, handle_http_exception, handle_mlapi_error
 from mlapi.observability.metrics import ratelimit_failures_total
 
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
@@ -96,7 +98,7 @@ class RateLimits:
         self.failures = 0
         self.next_probe = 0.0  # while the storage is away, when a request next tries it
         for setting in ("RATELIMIT_ANONYMOUS", "RATELIMIT_CLIENT", "RATELIMIT_ANONYMOUS_ITEMS",
-                        "RATELIMIT_CLIENT_ITEMS"):
+                        "RATELIMIT_CLIENT_ITEMS", "RATELIMIT_PAGES"):
             parsed_limit(app.config[setting])  # a malformed setting stops the start, not a request
 
     def hit(self, limit: RateLimitItem, identity: str, cost: int) -> Window | None:
@@ -199,20 +201,30 @@ def caller_item_limit(caller: Caller, config: Config) -> RateLimitItem:
     return parsed_limit(config["RATELIMIT_ANONYMOUS_ITEMS" if caller.name is None else "RATELIMIT_CLIENT_ITEMS"])
 
 
-def unlimited(req: Request) -> bool:
-    """Static files, probes and CORS preflights are never counted (an unknown path is)."""
+def unlimited(app: Flask, req: Request) -> bool:
+    """Static files, a page's images (routes marked ``free``), probes and CORS preflights are never counted
+    (an unknown path is)."""
     endpoint = req.endpoint or ""
-    return endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static" or is_preflight(req)
+    return (endpoint in UNLIMITED_ENDPOINTS or endpoint.rpartition(".")[2] == "static" or is_preflight(req)
+            or getattr(app.view_functions.get(endpoint), "free_of_limits", False))
 
 
 def count_request() -> Window | None:
-    """Count the request against its caller's window, once; None when limits do not apply or failed."""
+    """Count the request against its caller's window, once; None when limits do not apply or failed.
+
+    Pages (every route outside /api/) count in their own window, ``RATELIMIT_PAGES`` per IP or key: a
+    class behind one address browsing the pages never spends the API budget, nor the API the pages'.
+    """
     app, req = current_app._get_current_object(), request._get_current_object()
     state = req.state
     limits = extensions.rate_limits(app)
     state.window_counted = True
-    if limits.enabled and not unlimited(req):
-        state.window = limits.hit(caller_limit(state.caller, app.config), caller_identity(state.caller, req), 1)
+    if limits.enabled and not unlimited(app, req):
+        identity = caller_identity(state.caller, req)
+        if req.path.startswith("/api/"):
+            state.window = limits.hit(caller_limit(state.caller, app.config), identity, 1)
+        else:
+            state.window = limits.hit(parsed_limit(app.config["RATELIMIT_PAGES"]), "pages:" + identity, 1)
     return state.window
 
 
@@ -302,7 +314,24 @@ def add_rate_headers(response: Response) -> Response:
     return response
 
 
+def too_many_on_a_page(error: TooManyRequests | ItemsExhausted) -> ResponseReturnValue:
+    """A 429 on a page: in words, how many seconds to wait, and the form's input kept to send again.
+    Under /api/ the usual problem details."""
+    req = request._get_current_object()
+    if req.path.startswith("/api/"):
+        return handle_mlapi_error(error) if isinstance(error, MlapiError) else handle_http_exception(error)
+    window = req.state.items_window if isinstance(error, ItemsExhausted) else req.state.window
+    seconds = max(1, math.ceil(window.resets_at - time.time())) if window else 60
+    kept = list(req.form.items(multi=True)) if req.method == "POST" else []
+    page = render_template("errors/too_many.html", seconds=seconds, kept=kept, files=bool(req.files),
+                           limit=window.limit.amount if window else None, period=limit_period(window.limit)
+                           if window else "minute", items=isinstance(error, ItemsExhausted))
+    return page, 429
+
+
 def init_app(app: Flask) -> RateLimits:
     """The limiter of ``app`` (its storage and counters belong to this app alone; its hooks are in
-    :mod:`mlapi.request_path`)."""
+    :mod:`mlapi.request_path`), and its 429 page."""
+    app.register_error_handler(TooManyRequests, too_many_on_a_page)
+    app.register_error_handler(ItemsExhausted, too_many_on_a_page)
     return extensions.rate_limits.install(app, RateLimits(app))

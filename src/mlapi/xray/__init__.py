@@ -36,5 +36,5 @@ use_case = UseCase(
     package=__name__,
     publishing=publishing.publishing,
     page=views.page,
-    routes=(Route("/xray/examples/<int:number>.png", views.example_png),),
+    routes=(Route("/xray/examples/<int:number>.png", views.example_png, free=True),),
 )
