@@ -214,3 +214,33 @@ def json_values(text: str) -> list[dict]:
         values.append(value)
         at += len(text[at:]) - len(text[at:].lstrip())
     return values
+
+
+def test_the_models_leaderboard_and_publish_form_fit_a_phone(browser, server):
+    """/models at 390 px: each use case's leaderboard and the publish forms show, a wide table scrolls in its
+    own box, and the page itself is no wider than the phone."""
+    context = browser.new_context(base_url=server.url, viewport={"width": 390, "height": 844})
+    try:
+        tab = context.new_page()
+        problems = []
+        tab.on("pageerror", lambda error: problems.append(str(error)))
+        assert tab.goto("/models").ok
+        board = tab.locator("section#sentiment table.leaderboard")
+        assert board.is_visible() and board.locator("tbody tr").count() >= 1
+        assert board.locator("thead th.headline").inner_text() == "accuracy"
+        assert board.locator("tbody tr.active").count() == 1
+        assert tab.locator("form.publish").count() == 3  # sentiment, xray, fraud; not recommend, demand
+        form = tab.locator("section#sentiment form.publish")
+        for field in ("input[name=key]", "input[name=model]", "input[name=note]", "button[type=submit]"):
+            shown = form.locator(field)
+            assert shown.is_visible(), field
+            box = shown.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (field, box)
+        assert tab.evaluate("document.documentElement.scrollWidth") <= 390
+        fraud = tab.locator("section#fraud div.scroll")  # many metrics: wider than the phone, scrolled inside
+        assert fraud.evaluate("box => box.scrollWidth > box.clientWidth && box.clientWidth <= 390")
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=SCREENSHOTS / "models-390.png", full_page=True)
+        assert not problems, problems
+    finally:
+        context.close()

@@ -1,12 +1,23 @@
-"""The /models page: versions side by side, and the CSRF-protected admin form."""
+"""The /models page: a leaderboard of versions, the publish form and the admin form (both CSRF-protected)."""
 import html
+import io
+import json
+import pickle
 import re
+import shutil
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import skops.io as sio
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
 
 from mlapi.access.keys import create_key
 from mlapi.serving.registry import registry
 from tests.conftest import SAMPLE
+from tests.servers import ROOT
 
 
 @pytest.fixture
@@ -68,3 +79,160 @@ def test_the_form_needs_its_csrf_token(app, client, two_versions):
 def test_a_refused_version_changes_nothing(app, client, two_versions):
     response = submit(client, two_versions["admin"], version="v9")
     assert response.status_code == 422 and "nothing changed" in response.get_data(as_text=True)
+
+
+# The leaderboard and the publish form.
+
+
+def page_sections(client, path="/models", response=None) -> dict[str, str]:
+    """The page's HTML cut into its use cases' sections, by name."""
+    page = (response or client.get(path)).get_data(as_text=True)
+    parts = re.split(r'<section class="model" id="([a-z]+)">', page)
+    return dict(zip(parts[1::2], parts[2::2], strict=True))
+
+
+def leaderboard_versions(section: str) -> list[str]:
+    """The versions of a section's leaderboard, top row first."""
+    body = section.split("<tbody>")[1].split("</tbody>")[0]
+    return re.findall(r'<td class="rank">[^<]*</td>\s*<td>(v\d+)', body)
+
+
+@pytest.fixture
+def published_v2(artifacts):
+    """sentiment v2: a copy of v1 (its model file, so the sha256 still matches) marked as published by ana,
+    with a better accuracy and a note that is HTML."""
+    folder = artifacts / "sentiment" / "v2"
+    shutil.copytree(artifacts / "sentiment" / "v1", folder)
+    card = json.loads((folder / "card.json").read_text())
+    card["metrics"]["accuracy"] = round(card["metrics"]["accuracy"] + 0.05, 4)
+    card.update({"version": "v2", "source": "published", "publisher": "ana", "note": "<b>hi</b>",
+                 "latency_ms": {"p50": 1.234, "p95": 2.5}, "published_via": "api"})
+    (folder / "card.json").write_text(json.dumps(card))
+    return card
+
+
+def test_the_leaderboard_ranks_by_the_headline_metric(client, published_v2):
+    sentiment = page_sections(client)["sentiment"]
+    assert leaderboard_versions(sentiment) == ["v2", "v1"]  # the better accuracy first, though v1 is active
+    rows = sentiment.split("<tbody>")[1].split("</tr>")
+    assert '<td class="rank">1</td>' in rows[0] and "published by ana" in rows[0] and "1.2&nbsp;ms" in rows[0]
+    assert f'<td class="headline">{published_v2["metrics"]["accuracy"]}</td>' in rows[0]
+    assert "&lt;b&gt;hi&lt;/b&gt;" in rows[0] and "<b>hi</b>" not in sentiment  # the note is text, not HTML
+    assert 'class="active"' in rows[1] and "v1 <strong>(active)</strong>" in rows[1]
+    assert '<span class="by">trained</span>' in rows[1]
+    assert '<th scope="col" class="headline">accuracy</th>' in sentiment
+
+
+def test_versions_without_the_headline_metric_come_last_and_lower_errors_win(artifacts, client):
+    for version, mase in (("v2", None), ("v3", 0.9)):  # demand's MASE: an error, smaller is better
+        folder = artifacts / "demand" / version
+        shutil.copytree(artifacts / "demand" / "v1", folder)
+        card = json.loads((folder / "card.json").read_text())
+        card["version"] = version
+        if mase is None:
+            del card["metrics"]["mase"]
+        else:
+            card["metrics"]["mase"] = mase
+        (folder / "card.json").write_text(json.dumps(card))
+    demand = page_sections(client)["demand"]
+    assert leaderboard_versions(demand) == ["v3", "v1", "v2"]
+    assert '<td class="rank">–</td>' in demand.split("<tbody>")[1].split("</tr>")[2]
+
+
+def test_a_publish_form_only_where_published_models_are_taken(client):
+    sections = page_sections(client)
+    for name in ("sentiment", "fraud", "xray"):
+        form = sections[name].split('enctype="multipart/form-data"')[1].split("</form>")[0]
+        assert 'name="action" value="publish"' in form and 'type="password" name="key"' in form
+        assert 'type="file" name="model" accept=".skops"' in form and 'maxlength="500"' in form
+        assert 'name="csrf_token"' in form and ">Publish</button>" in form
+        assert f"/api/v1/models/{name}/versions" in sections[name] and f"-F model=@{name}.skops" in sections[name]
+    for name in ("recommend", "demand"):
+        assert "multipart/form-data" not in sections[name] and "/versions" not in sections[name]
+        assert "takes no published models" in sections[name]
+        assert 'href="#sentiment"' in sections[name] and 'href="/docs"' in sections[name]
+
+
+@pytest.fixture(scope="module")
+def skops_model(tmp_path_factory) -> Path:
+    """A small valid sentiment model, as a student would publish it."""
+    tweets = pd.read_csv(ROOT / "data" / "sentiment" / "airline_tweets.csv").sample(300, random_state=0)
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=200))
+    model.fit(tweets.text, tweets.airline_sentiment)
+    path = tmp_path_factory.mktemp("upload") / "model.skops"
+    sio.dump(model, path)
+    return path
+
+
+def publish_form(client, key, upload: Path | None, note="", token=None, name="sentiment"):
+    data = {"csrf_token": token if token is not None else form_token(client), "name": name, "action": "publish",
+            "key": key, "note": note}
+    if upload is not None:
+        data["model"] = (io.BytesIO(upload.read_bytes()), upload.name)
+    return client.post("/models", data=data, content_type="multipart/form-data")
+
+
+@pytest.fixture
+def keys(app):
+    with app.app_context():
+        return {"publisher": create_key("ana", "client", None, None, can_publish=True),
+                "client": create_key("bo", "client"), "admin": create_key("teacher", "admin")}
+
+
+def test_a_student_publishes_from_the_page(app, client, keys, skops_model):
+    response = publish_form(client, keys["publisher"], skops_model, note="tf-idf <3")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200, page
+    status = html.unescape(re.search(r'role="status">([^<]*)</p>', page).group(1))
+    assert re.fullmatch(r"sentiment v2 published: accuracy 0\.\d+ \(held-out\), p50 [\d.]+ ms\. An admin can "
+                        r"activate it below\.", status), status
+    sentiment = page_sections(client, response=response)["sentiment"]
+    assert 'role="status"' in sentiment  # the message shows where the form was
+    assert "v2" in leaderboard_versions(sentiment) and "published by ana" in sentiment
+    assert "tf-idf &lt;3" in sentiment
+    with app.app_context():
+        card = registry.card("sentiment", "v2")
+        assert registry.active_version("sentiment") == "v1"  # an admin activates it
+    assert (card["publisher"], card["published_via"], card["note"]) == ("ana", "page", "tf-idf <3")
+
+
+def test_a_pickle_is_refused_with_the_reason(app, client, keys, tmp_path):
+    upload = tmp_path / "model.skops"
+    upload.write_bytes(pickle.dumps({"a": 1}))
+    response = publish_form(client, keys["admin"], upload)
+    assert response.status_code == 422
+    status = re.search(r'role="status">([^<]*)</p>', response.get_data(as_text=True)).group(1)
+    assert status.startswith("Not published (422)") and "pickle" in status.lower()
+    with app.app_context():
+        assert registry.versions("sentiment") == ["v1"]
+
+
+@pytest.mark.parametrize("who, status, said", [("client", 403, "may not publish"), ("nobody", 401, "unknown")])
+def test_only_a_key_that_may_publish_publishes(app, client, keys, skops_model, who, status, said):
+    response = publish_form(client, keys.get(who, "mlapi_000000000000_nothing"), skops_model)
+    assert response.status_code == status and said in response.get_data(as_text=True)
+    with app.app_context():
+        assert registry.versions("sentiment") == ["v1"]
+
+
+def test_the_publish_form_needs_its_csrf_token(app, client, keys, skops_model):
+    form_token(client)
+    response = publish_form(client, keys["publisher"], skops_model, token="forged")
+    assert response.status_code == 400 and "reload it" in response.get_data(as_text=True)
+    with app.app_context():
+        assert registry.versions("sentiment") == ["v1"]
+
+
+def test_publishing_needs_a_file_and_a_model_that_takes_them(client, keys, skops_model):
+    no_file = publish_form(client, keys["publisher"], None)
+    assert no_file.status_code == 422 and "Choose the skops file" in no_file.get_data(as_text=True)
+    refused = publish_form(client, keys["publisher"], skops_model, name="demand")  # refused before any check
+    assert refused.status_code == 422 and "demand does not take published models" in refused.get_data(as_text=True)
+
+
+def test_the_models_page_takes_an_upload_larger_than_other_bodies(app, client, keys, tmp_path):
+    upload = tmp_path / "big.skops"
+    upload.write_bytes(b"x" * (app.config["MAX_BODY_BYTES"] + 1024))
+    response = publish_form(client, keys["publisher"], upload)  # read to the end, then refused as no skops file
+    status = re.search(r'role="status">([^<]*)</p>', response.get_data(as_text=True)).group(1)
+    assert response.status_code == 422 and status.startswith("Not published (422)"), status

@@ -1,7 +1,7 @@
-"""The home page, /models (versions), /monitor (the last hour, live) and /metrics (Prometheus)."""
+"""The home page, /models (leaderboards, publishing), /monitor (the last hour, live) and /metrics (Prometheus)."""
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session
+from flask import Blueprint, current_app, redirect, render_template, request, session
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
@@ -10,9 +10,11 @@ from mlapi.access.keys import SESSION_KEY, find_key, remember_key
 from mlapi.api.openapi import documented
 from mlapi.observability import metrics
 from mlapi.observability.activity import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, CachedSummary
+from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
+from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
-from mlapi.web.rendering import curl_command, curl_get
+from mlapi.web.rendering import KEY_HEADER, api_url, curl_command, curl_get
 
 bp = Blueprint("web", __name__)
 
@@ -72,19 +74,123 @@ def local_path(path: str | None) -> str:
 
 
 @bp.route("/models", methods=["GET", "POST"])
+@body_cap("PUBLISH_MAX_BYTES")
 def models_page():
-    """Every version's metrics side by side; an admin (key in a CSRF-protected form) switches versions."""
-    message, status = None, 200
+    """Each use case's leaderboard of versions, best headline metric first; a student publishes a model (key
+    that may publish), an admin switches versions (both forms CSRF-protected, each with the key it needs)."""
+    message, status, headers = None, 200, {}
     if request.method == "POST":
-        message, status = change_version(request.form)
+        if request.form.get("action") == "publish":
+            message, status = publish_from_page(request.form, request.files)
+            if status == 503:
+                headers["Retry-After"] = str(PublishBusy.retry_after)
+        else:
+            message, status = change_version(request.form)
+        named = request.form.get("name", "")
+        message["name"] = named if named in registry.use_cases else None
     use_cases = []
     for name, use_case in registry.use_cases.items():
         cards = [registry.card(name, version) for version in registry.versions(name)]
-        metrics = sorted({key for card in cards for key, value in card["metrics"].items() if is_figure(value)})
-        use_cases.append({"use_case": use_case, "cards": cards, "metrics": metrics,
-                          "active": registry.active_version(name), "rollback_to": registry.rollback_target(name)})
-    return render_template("models.html", use_cases=use_cases, message=message, csrf_token=generate_csrf(),
-                           curl=activate_curl(request.form)), status
+        headline = use_case.headline_metric
+        metrics = sorted({key for card in cards for key, value in card["metrics"].items()
+                          if is_figure(value) and key != headline})  # the headline has its own column, first
+        use_cases.append({"use_case": use_case, "rows": leaderboard(cards, headline), "cards": cards,
+                          "metrics": metrics, "headline": headline, "active": registry.active_version(name),
+                          "rollback_to": registry.rollback_target(name),
+                          "publish_curl": publish_curl(name) if use_case.publishing else None})
+    taking = [use_case for use_case in registry.use_cases.values() if use_case.publishing]
+    return render_template("models.html", use_cases=use_cases, taking=taking, message=message,
+                           csrf_token=generate_csrf(), curl=activate_curl(request.form),
+                           max_mb=int(current_app.config["PUBLISH_MAX_BYTES"]) // (1024 * 1024),
+                           note_max=NOTE_MAX), status, headers
+
+
+LOWER_IS_BETTER = {"mase", "mae", "mse", "rmse", "mape", "smape", "brier", "log_loss"}  # errors: smaller wins
+NOTE_MAX = 500  # characters of a publisher's note (the API's PublishForm says the same)
+
+
+def lower_is_better(metric: str) -> bool:
+    return metric in LOWER_IS_BETTER or metric.endswith(("_error", "_loss"))
+
+
+def leaderboard(cards: list[dict], headline: str) -> list[dict]:
+    """The versions best first by ``headline`` (ties: the earlier version first), those without it last;
+    each with its rank (equal figures share one) and what the table shows of it."""
+    def figure(card: dict):
+        value = card["metrics"].get(headline)
+        return value if is_figure(value) else None
+
+    sign = 1 if lower_is_better(headline) else -1
+    ordered = sorted(cards, key=lambda card: (figure(card) is None, sign * (figure(card) or 0),
+                                              int(card["version"][1:])))
+    rows, previous, rank = [], None, 0
+    for place, card in enumerate(ordered, start=1):
+        value = figure(card)
+        if value is not None and value != previous:
+            rank, previous = place, value
+        latency = card.get("latency_ms") or {}
+        rows.append({"card": card, "rank": rank if value is not None else None, "headline": value,
+                     "source": source_of(card), "note": card.get("note") or "",
+                     "p50": milliseconds(latency.get("p50")) if is_figure(latency.get("p50")) else None})
+    return rows
+
+
+def source_of(card: dict) -> str:
+    """trained, published by <key name>, or published from the command line (a version with no key)."""
+    if card.get("source") != "published":
+        return "trained"
+    return f"published by {card['publisher']}" if card.get("publisher") else "published from the command line"
+
+
+def milliseconds(value: float) -> str:
+    """A latency as people read it: 0.42, 1.2, 38."""
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def publish_curl(name: str) -> str:
+    """The API call behind the publish form, for a script or a terminal."""
+    lines = [f"curl -s -X POST {api_url(f'/api/v1/models/{name}/versions')}", KEY_HEADER,
+             f"-F model=@{name}.skops", '-F note="what you changed"']
+    return " \\\n  ".join(lines)
+
+
+def publish_from_page(form, files) -> tuple[dict, int]:
+    """Publish the uploaded file as the form asks; the message to show and the status."""
+    if not valid_csrf(form):
+        return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
+    with deadline(REQUEST_DEADLINE_SECONDS):
+        row = find_key(form.get("key", "").strip())
+        publisher, role, may = (row.name, row.role, row.role == "admin" or bool(row.can_publish)) if row else \
+            (None, None, False)
+    if role is None:
+        return {"error": "That API key is unknown or revoked."}, 401
+    if not may:
+        return {"error": "That key may not publish models; an admin can create one that may: "
+                         "flask --app mlapi keys create NAME --publish"}, 403
+    name = form.get("name", "")
+    if name not in registry.use_cases:
+        return {"error": f"There is no model named {name!r}."}, 404
+    note = form.get("note", "").strip()
+    if len(note) > NOTE_MAX:
+        return {"error": f"The note is {len(note)} characters long; at most {NOTE_MAX}, please."}, 422
+    upload = files.get("model")
+    if upload is None or not upload.filename:
+        return {"error": "Choose the skops file of your model (saved with skops.io.dump) to publish."}, 422
+    try:
+        card = publish(registry, current_app.config, name, upload.stream, note, publisher, role, via="page")
+    except (PublishRefused, PublishBusy) as refused:
+        return {"error": f"Not published ({refused.status}): {refused.detail}"}, refused.status
+    return {"ok": published_message(name, card)}, 200
+
+
+def published_message(name: str, card: dict) -> str:
+    """sentiment v3 published: accuracy 0.79 (held-out), p50 1.2 ms. An admin can activate it below."""
+    headline = registry.use_cases[name].headline_metric
+    value = card["metrics"].get(headline)
+    measured = [f"{headline.replace('_', ' ')} {value:.4g} (held-out)"] if is_figure(value) else []
+    p50 = (card.get("latency_ms") or {}).get("p50")
+    measured += [f"p50 {milliseconds(p50)} ms"] if is_figure(p50) else []
+    return f"{name} {card['version']} published: {', '.join(measured) or 'measured'}. An admin can activate it below."
 
 
 def activate_curl(form) -> str:
