@@ -1,6 +1,7 @@
-# mlapi: `make run` serves on http://127.0.0.1:8000, `make test` runs the tests.
+# mlapi: `make run` serves on http://127.0.0.1:8000 (`make run HOST=0.0.0.0`: to a class), `make test` runs the tests.
 VENV    ?= .venv
 PYTHON  ?= python3
+HOST    ?= 127.0.0.1
 PORT    ?= 8000
 WORKERS ?= 2
 BIN     := $(VENV)/bin
@@ -18,7 +19,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml setup.py src/mlapi/sentiment/_kerne
 
 run: install
 	$(FLASK) train all --missing
-	$(BIN)/gunicorn --preload --workers $(WORKERS) --bind 127.0.0.1:$(PORT) wsgi:app
+	MLAPI_LISTEN=$(HOST):$(PORT) $(BIN)/gunicorn --preload --workers $(WORKERS) --bind $(HOST):$(PORT) wsgi:app
 
 train: install
 	$(FLASK) train all

@@ -24,6 +24,7 @@ class Config:
     SECRET_KEY = DEV_SECRET_KEY
     SESSION_COOKIE_SAMESITE = "Lax"  # the page session: CSRF tokens, and the key a person entered
     PUBLIC_URL = ""  # e.g. https://mlapi.example.org: where the pages' curl commands point (else this server)
+    LISTEN = ""  # host:port gunicorn binds, set by make run: the home page shows a class where to connect
     TRUSTED_PROXIES = 0  # how many proxies (a load balancer) set X-Forwarded-For in front of mlapi
     CORS_ORIGINS = ""  # origins whose pages may call /api/, e.g. "http://localhost:5173 *" (access/cors.py)
 
