@@ -54,7 +54,7 @@ class Evaluation:
     metrics: dict[str, Any]  # the same held-out metrics as a trained version's card
     label_shares: dict[str, float] | None  # predicted classes on the test split: the drift baseline
     description: str  # the model, in a few words, for the card's params
-    dataset: dict[str, Any]  # what it was measured on: name, rows (of the test split), license, source
+    dataset: dict[str, Any]  # the use case's data, as a trained card says it: name, rows, license, source
     explanation_method: str | None = None  # how its answers explain, where the use case explains
     serving: dict[str, Any] = field(default_factory=dict)  # JSON: a threshold, medians... (kept in the card)
 

@@ -96,7 +96,7 @@ def evaluate(estimator: Any, data_dir: Path) -> Evaluation:
     }
     return Evaluation(metrics=held_out_metrics(frame, test, probability, threshold),
                       label_shares=shares(decision(p >= threshold) for p in probability),
-                      description=described(estimator), dataset={**DATASET, "rows": len(test)},
+                      description=described(estimator), dataset={**DATASET, "rows": len(frame)},
                       explanation_method=serving["explanation"], serving=serving)
 
 

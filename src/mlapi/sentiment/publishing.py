@@ -117,12 +117,12 @@ def check(estimator: Any, items: list[dict]) -> None:
 
 def evaluate(estimator: Any, data_dir: Path) -> Evaluation:
     """The trained versions' metrics, on the same held-out tweets; the label is the most probable class."""
-    _, test_part, _ = split(data_dir)
+    _, test_part, rows = split(data_dir)
     labels = np.array([str(label) for label in estimator.classes_])
     predicted = labels[np.asarray(estimator.predict_proba(test_part.text.tolist())).argmax(axis=1)]
     method = "linear" if linear_form(estimator) is not None else "occlusion"
     return Evaluation(metrics=measure(test_part.label, predicted, list(CLASSES)), label_shares=shares(predicted),
-                      description=described(estimator), dataset={**DATASET, "rows": len(test_part)},
+                      description=described(estimator), dataset={**DATASET, "rows": rows},
                       explanation_method=method)
 
 

@@ -57,7 +57,8 @@ def evaluate(estimator: Any, data_dir: Path) -> Evaluation:
     metrics = {**_scores(splits["test"][1], test_probability), "test_rows": len(splits["test"][1]),
                **{f"val_{name}": value for name, value in val.items()}, "threshold": THRESHOLD}
     return Evaluation(metrics=metrics, label_shares=shares(_result(float(p))["label"] for p in test_probability),
-                      description=described(estimator), dataset={**DATASET, "rows": len(splits["test"][1])})
+                      description=described(estimator),
+                      dataset={**DATASET, "rows": sum(len(labels) for _, labels in splits.values())})
 
 
 def serve(estimator: Any, serving: dict[str, Any]) -> PublishedXray:
