@@ -32,6 +32,7 @@ MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # what the archive's members add up to,
 MAX_MEMBERS = 100_000
 WARM_UP, TIMED = 3, 21  # predictions of the example: not timed, then timed (p50, p95)
 PICKLE_STARTS = (b"\x80",)  # protocol 2 and later; joblib's files start the same way
+ZIP_START = b"PK\x03\x04"  # a zip archive's first member; its directory is at the end, lost when cut short
 
 
 class Refused(Exception):
@@ -62,6 +63,9 @@ def open_archive(path: Path) -> dict[str, Any]:
         if start.startswith(PICKLE_STARTS):
             raise Refused("not_skops", "The file is a pickle, which mlapi never loads: it can run any code. Save "
                                        "the model with skops instead: skops.io.dump(model, 'model.skops').")
+        if start == ZIP_START:
+            raise Refused("damaged", "The file is damaged or truncated: it starts as a zip archive (a skops file) "
+                                     "but its end, the archive's directory, is missing. Upload it again.")
         raise Refused("not_skops", "The file is not a skops file (a zip archive); save the model with "
                                    "skops.io.dump(model, 'model.skops').")
     try:
