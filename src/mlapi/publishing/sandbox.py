@@ -82,7 +82,10 @@ def open_archive(path: Path) -> dict[str, Any]:
             if damaged is not None:
                 raise Refused("damaged", f"The file is damaged: {damaged} fails its checksum. Upload it again.")
             schema = json.loads(archive.read("schema.json"))
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as error:
+            if not isinstance(schema, dict):
+                raise Refused("not_skops", "The archive's schema.json is not a skops schema; save the model with "
+                                           "skops.io.dump(model, 'model.skops').")
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RecursionError) as error:
         raise Refused("damaged", f"The file is damaged or truncated ({error}); upload it again.") from None
     return {"skops": schema.get("_skops_version"), "skops_protocol": schema.get("protocol"),
             "scikit-learn": first_value(schema, "_sklearn_version")}
