@@ -165,8 +165,8 @@ def inspect(name: str, path: Path, data_dir: Path, max_latency_ms: float) -> dic
         raise Refused("contract", f"The model's answer does not have the use case's shape: {wrong}")
     latency = {"p50": round(statistics.median(timings), 3), "p95": round(statistics.quantiles(timings, n=20)[-1], 3)}
     if latency["p50"] > max_latency_ms:
-        raise Refused("too_slow", f"The model takes {latency['p50']:.0f} ms to answer one {name} request (median "
-                                  f"of {TIMED}); the limit is {max_latency_ms:.0f} ms.")
+        raise Refused("too_slow", f"The model takes {latency['p50']:g} ms to answer one {name} request (median "
+                                  f"of {TIMED}); the limit is {max_latency_ms:g} ms.")
     return {"ok": True, "metrics": evaluation.metrics, "label_shares": evaluation.label_shares,
             "description": evaluation.description, "dataset": evaluation.dataset,
             "explanation_method": evaluation.explanation_method, "serving": evaluation.serving,
