@@ -48,7 +48,7 @@ def test_predict_gives_consistent_label_probabilities_and_message(trained, test_
     results = model.predict(trained.model, [{"pixels": pixels} for pixels in images[:10]])
     assert len(results) == 10
     for result in results:
-        assert set(result) == {"label", "probability", "probabilities", "message"}
+        assert set(result) == {"label", "probability", "probabilities", "message", "unfamiliar"}
         probabilities = result["probabilities"]
         assert set(probabilities) == {"normal", "pneumonia"}
         assert probabilities["normal"] + probabilities["pneumonia"] == pytest.approx(1, abs=1e-4)

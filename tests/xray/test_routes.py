@@ -36,7 +36,8 @@ def bomb() -> bytes:
 
 def test_contract_shape_and_message(client):
     body = xray(client, {"image": EXAMPLE_IMAGE}).get_json()
-    assert set(body) == {"label", "probability", "probabilities", "message", "model"}
+    assert set(body) == {"label", "probability", "probabilities", "message", "unfamiliar", "model"}
+    assert body["unfamiliar"] is False  # a test-split X-ray
     assert body["model"] == {"name": "xray", "version": "v1"}
     assert body["probability"] == body["probabilities"][body["label"]]
     assert sum(body["probabilities"].values()) == pytest.approx(1, abs=1e-3)

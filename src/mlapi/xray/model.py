@@ -5,15 +5,22 @@ filters are k-means centroids of normalised, ZCA-whitened 5x5 patches; each
 image is convolved with them, the responses are rectified (both signs) and
 averaged over a 3x3 grid. Training adds 1-pixel shifts of every image and
 prediction averages over the same shifts.
+
+:class:`Familiarity` says when an image does not look like the X-rays the model learned from
+(a flat or noisy square, a photo, a document): its contrast is lower than almost any X-ray's,
+or its features lie far from theirs (a whitened PCA's distance plus what the PCA cannot
+rebuild). Both thresholds keep FAMILIAR_SHARE of the official validation images each.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
+from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import train_test_split
@@ -36,6 +43,10 @@ DATASET = {
     "from Kermany et al. 2018 (Cell 172:1122)",
 }
 BLAS = ThreadpoolController()
+FAMILIAR_SHARE = 0.995  # of the validation X-rays each test of Familiarity keeps
+FAMILIARITY_COMPONENTS = 16
+UNFAMILIAR_MESSAGE = ("This does not look like the chest X-rays the model learned from (grey, "
+                      "front view, the chest filling the square): no diagnosis")
 
 
 class PatchFeatures(TransformerMixin, BaseEstimator):
@@ -90,6 +101,47 @@ class PatchFeatures(TransformerMixin, BaseEstimator):
         return np.concatenate(pooled, axis=2).transpose(1, 0, 2).reshape(n, -1)
 
 
+@dataclass
+class Familiarity:
+    """Whether images look like the training X-rays: enough contrast, and features near theirs."""
+
+    pca: PCA  # whitened, fitted on the training images' features
+    residual_scale: float  # the training features' mean squared residual after the PCA
+    score_limit: float
+    contrast_floor: float  # pixel standard deviation, 0-255
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Mean squared whitened coordinate plus the residual, in units of the training images'."""
+        coordinates = self.pca.transform(features)
+        residual = ((features - self.pca.inverse_transform(coordinates)) ** 2).sum(axis=1)
+        return (coordinates**2).mean(axis=1) + residual / self.residual_scale
+
+    def unfamiliar(self, images: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """Per image (n, 28, 28) uint8 and its features (n, d): True where it does not look like an X-ray."""
+        contrast = images.reshape(len(images), -1).std(axis=1)
+        return (contrast < self.contrast_floor) | (self.score(features) > self.score_limit)
+
+
+@dataclass
+class XrayModel:
+    """The classifier pipeline and the check that an image looks like what it learned from."""
+
+    pipeline: Pipeline
+    familiarity: Familiarity
+
+
+def fit_familiarity(train_features: np.ndarray, val_images: np.ndarray, val_features: np.ndarray) -> Familiarity:
+    """Fit on the training features; each threshold keeps FAMILIAR_SHARE of the validation images."""
+    pca = PCA(min(FAMILIARITY_COMPONENTS, len(train_features) - 1), whiten=True, random_state=SEED)
+    pca.fit(train_features)
+    residual = ((train_features - pca.inverse_transform(pca.transform(train_features))) ** 2).sum(axis=1).mean()
+    familiarity = Familiarity(pca, float(residual), 0.0, 0.0)
+    familiarity.score_limit = float(np.quantile(familiarity.score(val_features), FAMILIAR_SHARE))
+    contrast = val_images.reshape(len(val_images), -1).std(axis=1)
+    familiarity.contrast_floor = float(np.quantile(contrast, 1 - FAMILIAR_SHARE))
+    return familiarity
+
+
 def _windows(images: np.ndarray, size: int) -> np.ndarray:
     """A view of every size x size patch: (n, h', w', size, size) float32 in [0, 1]."""
     return sliding_window_view(images.astype(np.float32) / 255, (size, size), axis=(1, 2))
@@ -124,6 +176,14 @@ def _shifted(images: np.ndarray) -> np.ndarray:
 def pneumonia_probability(model: Pipeline, images: np.ndarray) -> np.ndarray:
     """P(pneumonia) for uint8 images (n, 28, 28), averaged over the shifts in SHIFTS."""
     return model.predict_proba(_shifted(images))[:, 1].reshape(len(SHIFTS), -1).mean(axis=0)
+
+
+def probability_and_familiarity(model: XrayModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """P(pneumonia) as :func:`pneumonia_probability`, and whether each image is unfamiliar, from one
+    computation of the features (the unshifted images' are the first block)."""
+    features = model.pipeline[:-1].transform(_shifted(images))
+    probability = model.pipeline[-1].predict_proba(features)[:, 1].reshape(len(SHIFTS), -1).mean(axis=0)
+    return probability, model.familiarity.unfamiliar(images, features[:len(images)])
 
 
 def _read(path: Path, sample: float) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -164,47 +224,66 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
     step("read data")
     splits = _read(Path(data_dir) / DATA_FILE, sample)
     step("fit")
-    model = build_pipeline()
+    pipeline = build_pipeline()
     images, labels = splits["train"]
-    model.fit(_shifted(images), np.tile(labels, len(SHIFTS)))
+    pipeline.fit(_shifted(images), np.tile(labels, len(SHIFTS)))
+    features = pipeline[:-1]
+    familiarity = fit_familiarity(features.transform(images), splits["val"][0], features.transform(splits["val"][0]))
+    model = XrayModel(pipeline, familiarity)
     step("evaluate")
-    test_probability = pneumonia_probability(model, splits["test"][0])
+    test_probability = pneumonia_probability(pipeline, splits["test"][0])
     test = _scores(splits["test"][1], test_probability)
-    val = _scores(splits["val"][1], pneumonia_probability(model, splits["val"][0]))
+    val = _scores(splits["val"][1], pneumonia_probability(pipeline, splits["val"][0]))
+    test_familiar = ~familiarity.unfamiliar(splits["test"][0], features.transform(splits["test"][0]))
     metrics = {**test, "test_rows": len(splits["test"][1]),
-               **{f"val_{name}": value for name, value in val.items()}, "threshold": THRESHOLD}
+               **{f"val_{name}": value for name, value in val.items()}, "threshold": THRESHOLD,
+               "test_familiar_share": round(float(test_familiar.mean()), 4)}
     rows = {f"{name}_rows": len(y) for name, (_, y) in splits.items()}
-    features = model.named_steps["patchfeatures"]
+    patch = pipeline.named_steps["patchfeatures"]
     params = {
         "method": "k-means convolutional features (Coates & Ng 2011) + logistic regression",
-        "patch": features.patch, "filters": features.n_filters, "grid": features.grid,
-        "alpha": features.alpha, "augmentation": "1-pixel shifts, train and predict",
+        "patch": patch.patch, "filters": patch.n_filters, "grid": patch.grid,
+        "alpha": patch.alpha, "augmentation": "1-pixel shifts, train and predict",
         "C": C, "class_weight": "balanced", "selected_on": "val log-loss", "seed": SEED, **rows,
+        "familiarity": {"contrast_floor": round(familiarity.contrast_floor, 2),
+                        "score_limit": round(familiarity.score_limit, 3), "components": familiarity.pca.n_components_,
+                        "kept_on_val": FAMILIAR_SHARE},
     }
     predicted = shares(_result(float(p))["label"] for p in test_probability)
     dataset = {**DATASET, "rows": sum(rows.values())}
     return Trained(model=model, metrics=metrics, dataset=dataset, params=params, label_shares=predicted)
 
 
-def predict(model: Pipeline, items: list[dict]) -> list[dict]:
-    """Label, its probability, both probabilities and a message for each item's (28, 28) pixels."""
+def predict(model: XrayModel | Pipeline, items: list[dict]) -> list[dict]:
+    """Label, its probability, both probabilities and a message for each item's (28, 28) pixels, and whether
+    the image looks like the training X-rays (``unfamiliar``; None for a model without the check: a
+    published one, or one trained before it)."""
     if not items:
         return []
     images = np.stack([item["pixels"] for item in items])
-    published = getattr(model, "pneumonia_probability", None)  # a published model (mlapi.xray.publishing)
-    pneumonia = published(images) if published else pneumonia_probability(model, images)
-    return [_result(float(p)) for p in pneumonia]
+    unfamiliar = [None] * len(images)
+    if isinstance(model, XrayModel):
+        pneumonia, flags = probability_and_familiarity(model, images)
+        unfamiliar = flags.tolist()
+    elif hasattr(model, "pneumonia_probability"):  # a published model (mlapi.xray.publishing)
+        pneumonia = model.pneumonia_probability(images)
+    else:
+        pneumonia = pneumonia_probability(model, images)
+    return [_result(float(p), flag) for p, flag in zip(pneumonia, unfamiliar, strict=True)]
 
 
-def _result(pneumonia: float) -> dict:
-    """One answer; the label and message follow the rounded probabilities, so they always agree."""
+def _result(pneumonia: float, unfamiliar: bool | None = None) -> dict:
+    """One answer; the label and message follow the rounded probabilities, so they always agree. An unfamiliar
+    image's message says so instead of a diagnosis."""
     probabilities = {"normal": round(1 - pneumonia, 4), "pneumonia": round(pneumonia, 4)}
     label = "pneumonia" if probabilities["pneumonia"] >= THRESHOLD else "normal"
+    message = UNFAMILIAR_MESSAGE if unfamiliar else f"{MESSAGES[label]}: {round(100 * probabilities[label])}%"
     return {
         "label": label,
         "probability": probabilities[label],
         "probabilities": probabilities,
-        "message": f"{MESSAGES[label]}: {round(100 * probabilities[label])}%",
+        "message": message,
+        "unfamiliar": unfamiliar,
     }
 
 

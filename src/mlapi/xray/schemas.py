@@ -68,3 +68,7 @@ class XrayResult(Schema):
     probabilities = fields.Nested(Schema.from_dict({label: fields.Float(required=True) for label in LABELS},
                                                    name="XrayProbabilities"), required=True)
     message = fields.String(required=True, metadata={"example": "Chest X-ray compatible with pneumonia: 85%"})
+    unfamiliar = fields.Boolean(required=True, allow_none=True, metadata={
+        "description": "True: the image does not look like the chest X-rays the model learned from (too flat, or "
+                       "its features far from theirs), and the message says so instead of a diagnosis; null: "
+                       "this version has no such check (a published model)."})
