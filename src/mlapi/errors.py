@@ -1,11 +1,13 @@
 """Errors that carry their status, and the one handler that renders every error.
 
-Under ``/api/`` an error is RFC 9457 problem details (``application/problem+json``);
+Under ``/api/`` an error is RFC 9457 problem details (``application/problem+json``) with a stable
+machine-readable ``code`` beside the sentence for people (``detail``), so a client never parses prose;
 elsewhere it is a friendly HTML page. Neither ever shows a traceback.
 """
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -27,7 +29,8 @@ DETAILS = {
 
 
 class MlapiError(Exception):
-    """An error a client can act on; ``status`` is its HTTP status."""
+    """An error a client can act on; ``status`` is its HTTP status, ``code`` its name for programs (by
+    default the class's name in snake case: ``ValidationFailed`` is ``validation_failed``)."""
 
     status = 500
     retry_after: int | None = None  # seconds, sent as Retry-After
@@ -36,6 +39,10 @@ class MlapiError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+
+    @property
+    def code(self) -> str:
+        return re.sub(r"(?<!^)(?=[A-Z])", "_", type(self).__name__).lower()
 
 
 class InvalidJson(MlapiError):
@@ -68,12 +75,18 @@ class ModelUnavailable(MlapiError):
     status = 503
 
 
-def problem(status: int, detail: str, errors: dict[str, Any] | None = None) -> Response:
-    """An ``application/problem+json`` response (RFC 9457)."""
+def status_code(status: int) -> str:
+    """The ``code`` of an error known only by its status: ``not_found``, ``too_many_requests``..."""
+    return HTTPStatus(status).name.lower()
+
+
+def problem(status: int, detail: str, errors: dict[str, Any] | None = None, code: str | None = None) -> Response:
+    """An ``application/problem+json`` response (RFC 9457), with ``code`` (by default the status's name)."""
     body: dict[str, Any] = {
         "type": "about:blank",
         "title": HTTPStatus(status).phrase,
         "status": status,
+        "code": code or status_code(status),
         "detail": detail,
     }
     if errors:
@@ -84,16 +97,16 @@ def problem(status: int, detail: str, errors: dict[str, Any] | None = None) -> R
     return response
 
 
-def render_error(status: int, detail: str, errors: dict[str, Any] | None = None) -> Response:
+def render_error(status: int, detail: str, errors: dict[str, Any] | None = None, code: str | None = None) -> Response:
     """Problem details under /api/, an HTML error page everywhere else."""
     if request.path == "/api" or request.path.startswith("/api/"):
-        return problem(status, detail, errors)
+        return problem(status, detail, errors, code)
     page = render_template("errors/error.html", status=status, title=HTTPStatus(status).phrase, detail=detail)
     return make_response(page, status)
 
 
 def handle_mlapi_error(error: MlapiError) -> Response:
-    response = render_error(error.status, error.detail, error.errors)
+    response = render_error(error.status, error.detail, error.errors, error.code)
     if error.retry_after:
         response.headers["Retry-After"] = str(error.retry_after)
     return response

@@ -49,6 +49,11 @@ class PublishRefused(MlapiError):
         super().__init__(detail, {"model": [detail]})
         self.problem = problem
 
+    @property
+    def code(self) -> str:
+        """The check that refused it: ``not_skops``, ``type_not_allowed``, ``contract``, ``too_slow``..."""
+        return self.problem
+
 
 class UploadTooLarge(PublishRefused):
     status = 413

@@ -127,7 +127,8 @@ class ProblemSocket:
 def problem_answer(status: int, detail: str) -> bytes:
     """A whole HTTP/1.1 answer whose body is problem details, as :func:`mlapi.errors.problem` writes them."""
     title = HTTPStatus(status).phrase
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "code": HTTPStatus(status).name.lower(),
+                       "detail": detail}).encode()
     head = (f"HTTP/1.1 {status} {title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n")
     return head.encode() + body

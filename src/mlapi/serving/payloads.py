@@ -58,5 +58,8 @@ class Problem(Schema):
     type = fields.String(required=True, metadata={"example": "about:blank"})
     title = fields.String(required=True, metadata={"example": "Unprocessable Entity"})
     status = fields.Integer(required=True, metadata={"example": 422})
+    code = fields.String(required=True, metadata={
+        "example": "validation_failed",
+        "description": "What went wrong, for programs: stable, never translated (docs/api.md lists them)."})
     detail = fields.String(required=True, metadata={"description": "One sentence a person can act on."})
     errors = fields.Dict(keys=fields.String(), metadata={"description": "The messages per field (422 only)."})

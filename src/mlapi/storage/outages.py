@@ -231,7 +231,7 @@ def unavailable(error: Exception) -> Response:
     detail = error.detail if isinstance(error, DatabaseUnavailable) else (
         "The database cannot be reached right now, so this cannot be done; nothing was changed. "
         "Try again in a few seconds.")
-    response = render_error(503, detail)
+    response = render_error(503, detail, code="database_unavailable")
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
