@@ -31,7 +31,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from mlapi import create_app
+from mlapi import create_app, extensions
 from mlapi.access.keys import create_key
 from mlapi.catalog import USE_CASES
 from mlapi.publishing import sandbox
@@ -416,7 +416,7 @@ def test_an_upload_needs_a_file_and_a_short_note(world, honest):
 
 def test_a_client_key_stops_at_its_cap(world, honest, private_tmp):
     detail = refused(world.app, world.artifacts, private_tmp, honest["linear_two"], secret=world.keys["student"])
-    assert "'student' has published 1 versions, its cap is 1" in detail and "sentiment v2" in detail
+    assert "'student' may have at most 1 published version(s) on disk and has 1" in detail and "sentiment v2" in detail
 
 
 # Honest models: measured, recorded, listed, tried before they serve
@@ -489,7 +489,7 @@ def test_an_admin_publishes_past_any_cap_activates_and_rolls_back(make_app, hone
     """A model that is not linear (a forest of two classes), published by an admin, then activated."""
     app = make_app(PUBLISH_VERSIONS_PER_KEY=0)
     admin, student, client = key(app, "teacher", "admin"), key(app, "student", publish=True), app.test_client()
-    assert "its cap is 0" in problem(upload(client, "sentiment", honest["forest_two"], student), 422)
+    assert "at most 0 published" in problem(upload(client, "sentiment", honest["forest_two"], student), 422)
     response = upload(client, "sentiment", honest["forest_two"], admin)  # an admin has no cap
     assert response.status_code == 201, response.get_data(as_text=True)
     check_response(client.get("/api/openapi.json").get_json(), "post", "/api/v1/models/sentiment/versions",
@@ -533,11 +533,26 @@ def test_a_publisher_deletes_its_own_inactive_versions(world, make_app, artifact
     response = delete("v2", student)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert [entry["version"] for entry in response.get_json()["versions"]] == ["v1", "v3"]
-    assert not (artifacts / "sentiment" / "v2").exists()
-    assert (artifacts / "sentiment" / "v3").is_dir()
+    assert not any((artifacts / "sentiment" / "v2").iterdir())  # an empty folder keeps its number taken
+    assert (artifacts / "sentiment" / "v3" / "card.json").is_file()
     assert delete("v3", admin).status_code == 200  # an admin deletes any inactive version
-    assert not (artifacts / "sentiment" / "v3").exists()
+    assert not any((artifacts / "sentiment" / "v3").iterdir())
     serves(client)
+
+
+def test_a_deleted_version_s_number_is_never_given_again_so_rollback_cannot_reach_a_stranger(world, make_app,
+                                                                                          artifacts):
+    app = make_app()
+    install(world, artifacts, "v2")
+    with app.app_context():
+        registry = extensions.registry(app)
+        registry.activate("sentiment", "v2")
+        registry.activate("sentiment", "v1")
+        registry.delete("sentiment", "v2")
+        card = registry.save_published("sentiment", artifacts / "sentiment" / "v1" / "model.skops",
+                                       {**registry.card("sentiment", "v1"), "source": "trained"})
+        assert card["version"] == "v3" and registry.versions("sentiment") == ["v1", "v3"]
+        assert registry.rollback_target("sentiment") is None  # v2 is gone; v3 was never active
 
 
 # The command line

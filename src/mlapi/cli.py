@@ -224,7 +224,7 @@ def create_batch(prefix: str, count: int, page_path: str | None, role: str, limi
     page = Path(page_path or Path(current_app.config["VAR_DIR"]) / f"keys-{prefix}.html")
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(render_template("keys_printable.html", keys=keys, role=role, expires=until,
-                                    address=current_app.config["PUBLIC_URL"] or "http://<the address on the board>:8000",
+                                    address=current_app.config["PUBLIC_URL"] or "the address on the board",
                                     publish=can_publish or role == "admin"))
     click.echo(f"{count} keys created; a printable page of them: {page} (only their hashes are stored)", err=True)
 
@@ -239,7 +239,8 @@ def list_keys() -> None:
         state = "revoked" if row.revoked_at else "expired" if row.expired() else "active"
         publishes = "yes" if row.role == "admin" or row.can_publish else "no"
         click.echo(
-            f"{row.name:<20}{row.role:<8}{publishes:<8}{row.rate_limit or 'default':<16}{row.item_limit or 'default':<16}"
+            f"{row.name:<20}{row.role:<8}{publishes:<8}{row.rate_limit or 'default':<16}"
+            f"{row.item_limit or 'default':<16}"
             f"{short_time(row.created_at):<18}"
             f"{short_time(row.last_used_at):<18}{short_time(row.expires_at):<18}{row.requests_today():>6}  {state}"
         )

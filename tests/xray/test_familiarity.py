@@ -1,4 +1,4 @@
-"""The X-ray model says when an image does not look like the X-rays it learned from, instead of a diagnosis (issue 26)."""
+"""The X-ray model says when an image does not look like the X-rays it learned from, instead of a diagnosis."""
 import io
 from pathlib import Path
 

@@ -9,7 +9,14 @@ from mlapi import extensions
 from mlapi.access.keys import Forbidden, Unauthorized, admin_only
 from mlapi.api.openapi import documented
 from mlapi.api.schemas import (
-    ActivateRequest, Health, ModelCard, ModelList, PublishedCard, PublishForm, Usage, UsageQuery,
+    ActivateRequest,
+    Health,
+    ModelCard,
+    ModelList,
+    PublishedCard,
+    PublishForm,
+    Usage,
+    UsageQuery,
 )
 from mlapi.errors import NotFound, ValidationFailed, WrongContentType
 from mlapi.observability.activity import usage_per_key

@@ -209,7 +209,8 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
 
     step("evaluate")
     test_probability = fraud_probability(classifier, test[FEATURES].to_numpy())
-    metrics = {**held_out_metrics(frame, test, test_probability, threshold), "cv": cross_validate(sampled(frame, sample))}
+    metrics = {**held_out_metrics(frame, test, test_probability, threshold),
+               "cv": cross_validate(sampled(frame, sample))}
     params = {
         "classifier": "HistGradientBoostingClassifier "
         + ", ".join(f"{name}={value}" for name, value in BOOSTER.items()),

@@ -17,8 +17,17 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, RobustScaler, StandardScaler
 
 from mlapi.fraud.model import (
-    DATASET, FEATURES, PRECISION_FLOOR, FraudModel, choose_threshold, decision, fraud_probability,
-    held_out_metrics, pick_examples, read_data, split,
+    DATASET,
+    FEATURES,
+    PRECISION_FLOOR,
+    FraudModel,
+    choose_threshold,
+    decision,
+    fraud_probability,
+    held_out_metrics,
+    pick_examples,
+    read_data,
+    split,
 )
 from mlapi.publishing.estimators import check_binary, described, probability_of_one
 from mlapi.usecase import ContractBroken, Evaluation, Publishing, shares

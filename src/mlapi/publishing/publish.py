@@ -81,8 +81,9 @@ def check_quota(registry: Registry, config: dict, publisher: str | None, role: s
         return
     mine = registry.published_by(publisher)
     if len(mine) >= cap:
-        raise PublishRefused(f"The key '{publisher}' has published {len(mine)} versions, its cap is {cap}: ask an "
-                             f"admin to delete some ({', '.join(mine)}).", "quota")
+        listed = f" ({', '.join(mine)})" if mine else ""
+        raise PublishRefused(f"The key '{publisher}' may have at most {cap} published version(s) on disk and has "
+                             f"{len(mine)}: delete one first{listed}.", "quota")
 
 
 def publish(registry: Registry, config: dict, name: str, upload: IO[bytes], note: str = "",
@@ -206,8 +207,11 @@ def run_checks(config: dict, name: str, path: Path) -> dict[str, Any]:
         if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             raise PublishRefused(f"Checking the model used more than its {timeout:.0f} s of CPU time: it is too "
                                  "slow. Make it smaller or faster.", "too_slow")
-        raise PublishRefused(f"Checking the model stopped unexpectedly (exit status {child.returncode}); it may "
-                             f"need more than the {memory} MiB of memory allowed.", "crashed")
+        if b"MemoryError" in errors.read_bytes()[-4000:] or child.returncode < 0:
+            raise PublishRefused(f"Checking the model stopped (exit status {child.returncode}); it needs more than "
+                                 f"the {memory} MiB of memory allowed.", "too_much_memory")
+        raise PublishRefused(f"Checking the model stopped unexpectedly (exit status {child.returncode}); the "
+                             "server's log has the reason.", "crashed")
     if not report["ok"]:
         raise PublishRefused(report["detail"], report["problem"])
     return report

@@ -19,7 +19,15 @@ from sklearn.preprocessing import MaxAbsScaler, Normalizer
 
 from mlapi.publishing.estimators import described
 from mlapi.sentiment.model import (
-    CLASSES, DATASET, TOP_TERMS, SentimentModel, centred, every_class, measure, split, term_of,
+    CLASSES,
+    DATASET,
+    TOP_TERMS,
+    SentimentModel,
+    centred,
+    every_class,
+    measure,
+    split,
+    term_of,
 )
 from mlapi.usecase import ContractBroken, Evaluation, Publishing, shares
 

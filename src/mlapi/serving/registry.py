@@ -366,7 +366,8 @@ class Registry:
         return self.activate(name, target, rollback=True)
 
     def delete(self, name: str, version: str) -> None:
-        """Remove a version from disk; never the active one.
+        """Remove a version's files; never the active one. Its empty folder stays, so its number is never
+        given to another version (the activation history, rollback and the logs name versions by number).
 
         :raises ArtifactRefused: the version is active, serving, or does not exist.
         """
@@ -375,7 +376,10 @@ class Registry:
             raise ArtifactRefused(f"{name} {version} is active: activate another version before deleting it")
         if version not in self.folders(name):
             raise ArtifactRefused(f"{name} has no version {version}")
-        shutil.rmtree(self.artifacts_dir / name / version)
+        folder = self.artifacts_dir / name / version
+        (folder / CARD_FILE).unlink()  # first: a version without its card is no longer listed
+        shutil.rmtree(folder)
+        folder.mkdir()
 
     def health(self) -> tuple[bool, dict[str, str | None], list[str]]:
         """Whether every model serves its active version; the serving versions; the problems."""
