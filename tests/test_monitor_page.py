@@ -47,11 +47,29 @@ def test_the_hour_per_use_case(app):
     add_rows(app, 2, use_case="fraud")
     sentiment = activity(app)
     assert (sentiment.requests, sentiment.errors, sentiment.items) == (10, 6, 4)
+    assert (sentiment.client_errors, sentiment.server_errors) == (2, 4)  # a student's 422s are not the service's 503s
     assert sentiment.per_minute[29] == 3 and sentiment.per_minute[59] == 7 and sum(sentiment.per_minute) == 10
-    assert sentiment.failed_per_minute[59] == 6
+    assert sentiment.client_failed_per_minute[59] == 2 and sentiment.server_failed_per_minute[59] == 4
     assert 5 < sentiment.p50_ms <= 10 and 20 < sentiment.p95_ms <= 50  # answered requests, within their buckets
     assert sentiment.version == "v1"
     assert activity(app, "fraud").requests == 2
+
+
+def test_version_switches_are_marked_and_drift_is_the_serving_version_s(app, artifacts):
+    import shutil
+
+    shutil.copytree(artifacts / "sentiment" / "v1", artifacts / "sentiment" / "v2")
+    add_rows(app, DRIFT_MIN_ITEMS, minutes_ago=5, labels=json.dumps({"positive": 1}))  # v1's, skewed
+    with app.app_context():
+        registry.activate("sentiment", "v2")
+    add_rows(app, 3, minutes_ago=0, version="v2", labels=json.dumps({"negative": 1}))
+    promoted = activity(app)
+    assert promoted.version == "v2" and [mark["version"] for mark in promoted.marks()] == ["v1", "v2"]  # v1: the start
+    assert promoted.marks()[-1]["minutes_ago"] == 1 and promoted.version_items == 3
+    assert not promoted.drifting  # v1's skewed hour does not count against v2, which has 3 predictions so far
+    assert [c.label for c in promoted.classes if c.now] == ["negative"]
+    panel = app.test_client().get("/monitor/panel").get_data(as_text=True)
+    assert 'class="switch"' in panel and "v2 activated" in panel and "v2, last hour (3)" in panel
 
 
 def test_training_distribution_is_in_the_card(app):

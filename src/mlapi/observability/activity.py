@@ -6,10 +6,10 @@ a few hundred rows an hour however busy it was, and each worker reuses its summa
 ``MONITOR_CACHE_SECONDS``. Requests refused before a model was asked (401, 413, 415, 429, ...)
 are not logged: the 429s shown come from the metrics, counted since the server started.
 
-Drift: each trained version's card holds ``label_shares``, the classes it predicted on
-held-out data. The classes predicted in the last hour are compared with them by total
-variation distance (half the sum of the absolute differences of the shares: 0 when they
-match, 1 when they share nothing), flagged from ``DRIFT_DISTANCE`` once
+Drift: each version's card holds ``label_shares``, the classes it predicted on held-out
+data. The classes the serving version predicted in the last hour (not those of a version it
+replaced) are compared with them by total variation distance (half the sum of the absolute
+differences of the shares: 0 when they match, 1 when they share nothing), flagged from ``DRIFT_DISTANCE`` once
 ``DRIFT_MIN_ITEMS`` items were predicted (fewer are too noisy to say).
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case, func, select
 
@@ -27,7 +27,7 @@ from mlapi import extensions
 from mlapi.observability.metrics import rate_limited_counts
 from mlapi.observability.prediction_log import PredictionLog, utc_now
 from mlapi.observability.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
-from mlapi.serving.registry import registry
+from mlapi.serving.registry import Activation, registry
 from mlapi.storage.database import db
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
 
@@ -52,12 +52,16 @@ class Activity:
     title: str
     version: str | None
     errors: int = 0  # answered 4xx or 5xx
+    server_errors: int = 0  # of them, 5xx: the service failed, not the client
     rate_limited: int = 0  # 429s since the server started (from the metrics)
     items: int = 0
+    version_items: int = 0  # predicted by the serving version: what drift is judged on
     p50_ms: float | None = None
     p95_ms: float | None = None
     per_minute: list[int] = field(default_factory=lambda: [0] * WINDOW_MINUTES)
-    failed_per_minute: list[int] = field(default_factory=lambda: [0] * WINDOW_MINUTES)
+    client_failed_per_minute: list[int] = field(default_factory=lambda: [0] * WINDOW_MINUTES)
+    server_failed_per_minute: list[int] = field(default_factory=lambda: [0] * WINDOW_MINUTES)
+    switches: list[tuple[int, str]] = field(default_factory=list)  # (minute index, version activated)
     classes: list[ClassShare] = field(default_factory=list)
     drift_distance: float | None = None
     drifting: bool = False
@@ -66,15 +70,26 @@ class Activity:
     def requests(self) -> int:
         return sum(self.per_minute)
 
+    @property
+    def client_errors(self) -> int:
+        return self.errors - self.server_errors
+
     def bars(self) -> list[dict]:
-        """The per-minute chart's bars, oldest on the left, scaled to the busiest minute."""
+        """The per-minute chart's bars, oldest on the left, scaled to the busiest minute: all answers, and at
+        their foot the 5xx (``server``) and above them the 4xx (``client``)."""
         top = max(max(self.per_minute), 1)
         scale = (CHART_HEIGHT - 14) / top
         return [
-            {"x": i * BAR, "height": round(count * scale, 1), "failed": round(failed * scale, 1),
-             "count": count, "minutes_ago": WINDOW_MINUTES - i}
-            for i, (count, failed) in enumerate(zip(self.per_minute, self.failed_per_minute, strict=True))
+            {"x": i * BAR, "height": round(count * scale, 1), "server": round(server * scale, 1),
+             "client": round(client * scale, 1), "count": count, "minutes_ago": WINDOW_MINUTES - i}
+            for i, (count, client, server) in enumerate(zip(self.per_minute, self.client_failed_per_minute,
+                                                            self.server_failed_per_minute, strict=True))
         ]
+
+    def marks(self) -> list[dict]:
+        """Where the chart marks each version switch of the window."""
+        return [{"x": index * BAR, "version": version, "minutes_ago": WINDOW_MINUTES - index}
+                for index, version in self.switches]
 
 
 def last_hour(now: datetime | None = None) -> list[Activity]:
@@ -91,14 +106,23 @@ def last_hour(now: datetime | None = None) -> list[Activity]:
         activity = activities.get(row.use_case)
         if activity is None:
             continue
-        minute = min(max(int((row.minute - since).total_seconds() // 60), 0), WINDOW_MINUTES - 1)
+        minute = index_of(row.minute, since)
+        server = row.server_errors or 0
         activity.per_minute[minute] += row.requests
-        activity.failed_per_minute[minute] += row.errors
+        activity.server_failed_per_minute[minute] += server
+        activity.client_failed_per_minute[minute] += row.errors - server
         activity.errors += row.errors
+        activity.server_errors += server
         activity.items += row.items
-        classes[row.use_case].update(json.loads(row.labels))
+        if row.version == activity.version:  # drift is the serving version's, not the one it replaced
+            activity.version_items += row.items
+            classes[row.use_case].update(json.loads(row.labels))
         latencies[row.use_case] = [a + b for a, b in zip(latencies[row.use_case], json.loads(row.latencies),
                                                          strict=True)]
+    switches = select(Activation).where(Activation.activated_at >= since).order_by(Activation.id)
+    for switch in db.session.scalars(switches):
+        if switch.name in activities:
+            activities[switch.name].switches.append((index_of(naive(switch.activated_at), since), switch.version))
     limited = rate_limited_counts()
     for name, activity in activities.items():
         activity.rate_limited = limited.get(name, 0)
@@ -106,6 +130,16 @@ def last_hour(now: datetime | None = None) -> list[Activity]:
         loaded = registry.loaded.get(name)
         compare_classes(activity, classes[name], loaded.card.get("label_shares") if loaded else None)
     return list(activities.values())
+
+
+def index_of(moment: datetime, since: datetime) -> int:
+    """The chart's minute of ``moment`` (0: the window's first)."""
+    return min(max(int((moment - since).total_seconds() // 60), 0), WINDOW_MINUTES - 1)
+
+
+def naive(moment: datetime) -> datetime:
+    """``moment`` as the log's naive UTC (a database may hand back an aware one)."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 class CachedSummary:

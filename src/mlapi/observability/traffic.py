@@ -34,6 +34,7 @@ class TrafficMinute(db.Model):
     version: Mapped[str | None] = mapped_column(String(32))
     requests: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)  # answered 4xx or 5xx (validation and model failures)
+    server_errors: Mapped[int | None] = mapped_column(Integer, default=0)  # of them, 5xx: the service's own
     items: Mapped[int] = mapped_column(Integer)  # items of the answered requests
     labels: Mapped[str] = mapped_column(Text)  # JSON {class: items}
     latencies: Mapped[str] = mapped_column(Text)  # JSON counts of answered requests per latency bucket
@@ -45,6 +46,7 @@ class Tally:
 
     requests: int = 0
     errors: int = 0
+    server_errors: int = 0
     items: int = 0
     labels: Counter = field(default_factory=Counter)
     latencies: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
@@ -52,8 +54,9 @@ class Tally:
     changed: bool = True
 
     def values(self) -> dict:
-        return {"requests": self.requests, "errors": self.errors, "items": self.items,
-                "labels": orjson.dumps(self.labels).decode(), "latencies": orjson.dumps(self.latencies).decode()}
+        return {"requests": self.requests, "errors": self.errors, "server_errors": self.server_errors,
+                "items": self.items, "labels": orjson.dumps(self.labels).decode(),
+                "latencies": orjson.dumps(self.latencies).decode()}
 
 
 class Tallies:
@@ -75,6 +78,7 @@ class Tallies:
         tally.changed = True
         if status >= 400:
             tally.errors += 1
+            tally.server_errors += status >= 500
             return
         tally.items += items
         tally.labels.update(classes)
