@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn import config_context
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, Normalizer
@@ -21,6 +22,7 @@ from mlapi.publishing.estimators import described
 from mlapi.sentiment.model import (
     CLASSES,
     DATASET,
+    FAST,
     TOP_TERMS,
     SentimentModel,
     centred,
@@ -66,7 +68,8 @@ class OccludedSentiment:
             for term in list(dict.fromkeys(terms))[:per_text]:
                 variants.append(" ".join(word for word, other in zip(words, terms, strict=True) if other != term))
                 owners.append((row, term))
-        probabilities = np.asarray(self.estimator.predict_proba(texts + variants), dtype=float)
+        with config_context(**FAST):
+            probabilities = np.asarray(self.estimator.predict_proba(texts + variants), dtype=float)
         base, without = probabilities[:len(texts)], probabilities[len(texts):]
         winners = base.argmax(axis=1)
         drops: list[dict[str, float]] = [{} for _ in texts]
