@@ -34,7 +34,7 @@ def trained():
 
 
 def assert_result_shape(result: dict, text: str, labels: list[str]) -> None:
-    assert set(result) == {"label", "score", "probabilities", "explanation", "explanation_method"}
+    assert set(result) == {"label", "score", "probabilities", "explanation", "explanation_method", "looks_english"}
     probabilities = result["probabilities"]
     assert list(probabilities) == labels
     assert sum(probabilities.values()) == pytest.approx(1, abs=1e-3)

@@ -17,7 +17,8 @@ def test_single_text(client):
     body = api(client, {"text": "Thanks, the crew was great"}).get_json()
     assert body["label"] in {"positive", "neutral", "negative"}
     assert body["model"] == {"name": "sentiment", "version": "v1"}
-    assert set(body) == {"label", "score", "probabilities", "explanation", "explanation_method", "model"}
+    assert set(body) == {"label", "score", "probabilities", "explanation", "explanation_method", "looks_english",
+                         "model"}
     assert body["explanation_method"] == "linear"
 
 

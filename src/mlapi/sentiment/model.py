@@ -37,6 +37,7 @@ from sklearn.metrics import accuracy_score, classification_report, f1_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from mlapi.sentiment.language import looks_english
 from mlapi.usecase import Step, Trained, no_progress, shares
 
 if TYPE_CHECKING:
@@ -284,9 +285,10 @@ def predict(model: SentimentModel, items: list[dict]) -> list[dict]:
                                          model.absent),
             "explanation": explain(terms, weights),
             "explanation_method": "linear",
+            "looks_english": looks_english(text),
         }
-        for probabilities, winner, terms, weights in zip(
-            scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
+        for text, probabilities, winner, terms, weights in zip(
+            texts, scored.probabilities, scored.winners, scored.terms, scored.word_weights, strict=True
         )
     ]
 

@@ -19,6 +19,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import MaxAbsScaler, Normalizer
 
 from mlapi.publishing.estimators import described
+from mlapi.sentiment.language import looks_english
 from mlapi.sentiment.model import (
     CLASSES,
     DATASET,
@@ -86,8 +87,9 @@ class OccludedSentiment:
                                 sorted(dropped.items(), key=lambda item: abs(item[1]), reverse=True)[:TOP_TERMS]
                                 if abs(weight) >= 1e-4],
                 "explanation_method": "occlusion",
+                "looks_english": looks_english(text),
             }
-            for row, winner, dropped in zip(base, winners, drops, strict=True)
+            for text, row, winner, dropped in zip(texts, base, winners, drops, strict=True)
         ]
 
 

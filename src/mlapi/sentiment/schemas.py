@@ -61,3 +61,6 @@ class SentimentResult(Schema):
         metadata={"description": "linear: each word's exact share of the label's linear score (every trained "
                                  "version, and published linear models); occlusion: how much the label's "
                                  "probability drops without the word (other published models)."})
+    looks_english = fields.Boolean(required=True, metadata={
+        "description": "False when the text looks Portuguese or Spanish: the model learned from English tweets and "
+                       "reviews only, so its answer means little."})
