@@ -122,3 +122,11 @@ def test_search_is_case_insensitive_and_most_rated_first(model):
     assert search_movies(model, "no such movie title zzz", 5) == []
     assert {h["movie_id"] for h in hits} <= known_movie_ids(model)
     assert 10_000 < len(known_movie_ids(model))
+
+
+def test_search_ignores_accents_both_ways(model):
+    accented = next(h for h in search_movies(model, "", 100_000) if "é" in h["title"])
+    plain = accented["title"].replace("é", "e").upper()
+    assert accented["movie_id"] in {h["movie_id"] for h in search_movies(model, plain[:20], 50)}
+    pokemon = {h["title"] for h in search_movies(model, "POKÉMON", 50)}
+    assert pokemon == {h["title"] for h in search_movies(model, "pokemon", 50)} and pokemon

@@ -23,6 +23,7 @@ come from a small grid on the evaluation below (the result is flat around them).
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
@@ -374,10 +375,23 @@ def known_movie_ids(model: Recommender) -> AbstractSet[int]:
     return model.index.keys()
 
 
+def folded(text: str) -> str:
+    """``text`` without case or accents: "Amélie" and "AMELIE" are both "amelie"."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
+
+
+def folded_titles(model: Recommender) -> list[str]:
+    """The model's titles, folded once per loaded model."""
+    titles = model.__dict__.get("_folded_titles")
+    if titles is None:
+        titles = model.__dict__["_folded_titles"] = [folded(title) for title in model.titles]
+    return titles
+
+
 def search_movies(model: Recommender, q: str, limit: int) -> list[dict]:
-    """Movies whose title contains ``q`` (any case), most-rated first."""
-    needle = q.casefold()
-    hits = np.array([i for i, title in enumerate(model.titles) if needle in title.casefold()], dtype=int)
+    """Movies whose title contains ``q``, whatever its case and accents, most-rated first."""
+    needle = folded(q)
+    hits = np.array([i for i, title in enumerate(folded_titles(model)) if needle in title], dtype=int)
     hits = hits[np.lexsort((hits, -model.n_ratings[hits]))][:limit]
     return [{"movie_id": int(model.movie_ids[i]), "title": model.titles[i], "genres": model.genres[i]} for i in hits]
 
