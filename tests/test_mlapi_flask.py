@@ -52,7 +52,7 @@ def test_the_hooks_run_in_the_order_request_path_lists(make_app):
     assert app.after_request_funcs[None][::-1] == list(request_path.AFTER)  # Flask runs them last added first
     quiet = make_app(MONITORING_ENABLED=False)  # and no CORS_ORIGINS, the default
     left = quiet.after_request_funcs[None]
-    assert prediction_log.record not in left and cors.add_cors_headers not in left and len(left) == 3
+    assert prediction_log.record not in left and cors.add_cors_headers not in left and len(left) == 4
 
 
 def test_a_request_carries_its_state_from_hook_to_hook(app):

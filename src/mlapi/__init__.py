@@ -24,7 +24,7 @@ from mlapi.serving.registry import init_registry
 from mlapi.storage import outages
 from mlapi.storage.database import create_tables, db
 from mlapi.usecase import UseCase
-from mlapi.web import classroom
+from mlapi.web import classroom, i18n
 from mlapi.web import routes as web
 
 
@@ -87,6 +87,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     app.register_blueprint(web.bp)
     classroom.init_app(app)
     app.register_blueprint(docs.bp)
+    i18n.init_app(app)
     cli.init_app(app)
     init_registry(app, use_cases)
 

@@ -10,6 +10,7 @@
     after the view   add_cors_headers  CORS, cross-origin /api/ calls    access.cors
                      record            metrics and the prediction log    observability.prediction_log
                      add_rate_headers  X-RateLimit-*, Retry-After        access.rate_limits
+                     vary_by_language  Vary: Accept-Language, Cookie     web.i18n (pages only)
                      add_security_headers  CSP, nosniff, ...             server.http_guards
                      finish_request    X-Request-ID, the access log line observability.access_log
 
@@ -32,6 +33,7 @@ from mlapi.observability.access_log import finish_request, start_request
 from mlapi.observability.prediction_log import record
 from mlapi.server.http_guards import add_security_headers, cap_body
 from mlapi.serving.registry import start_sync
+from mlapi.web.i18n import vary_by_language
 
 if TYPE_CHECKING:
     from mlapi.access.rate_limits import Window
@@ -70,8 +72,8 @@ class MlapiRequest(Request):
 
 
 BEFORE: tuple[Callable[[], None], ...] = (start_request, start_sync, cap_body, authenticate, enforce_limit)
-AFTER: tuple[Callable[[Response], Response], ...] = (add_cors_headers, record, add_rate_headers, add_security_headers,
-                                                     finish_request)
+AFTER: tuple[Callable[[Response], Response], ...] = (add_cors_headers, record, add_rate_headers, vary_by_language,
+                                                     add_security_headers, finish_request)
 
 
 def install(app: Flask) -> None:

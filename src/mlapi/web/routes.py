@@ -1,8 +1,13 @@
-"""The home page, /models (leaderboards, publishing), /monitor (the last hour, live) and /metrics (Prometheus)."""
+"""The home page, /models (leaderboards, publishing), /monitor (the last hour, live), /metrics (Prometheus),
+the key form and the language switch."""
 from __future__ import annotations
 
+import shlex
+
 from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext
 from flask_wtf.csrf import generate_csrf, validate_csrf
+from werkzeug.exceptions import NotFound
 from wtforms import ValidationError
 
 from mlapi import extensions
@@ -14,6 +19,7 @@ from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
 from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
+from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES
 from mlapi.web.rendering import KEY_HEADER, api_url, curl_command, curl_get
 
 bp = Blueprint("web", __name__)
@@ -41,13 +47,13 @@ def use_key():
     """Keep the key a person entered for this browser's pages, then go back to the page that asked."""
     if not valid_csrf(request.form):
         return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
-                               detail="The form expired; enter the key again."), 400
+                               detail=gettext("The form expired; enter the key again.")), 400
     with deadline(REQUEST_DEADLINE_SECONDS):
         row = find_key(request.form.get("key", "").strip())
         found = (row.lookup_id, row.key_hash) if row else None
     if found is None:
         return render_template("errors/key_needed.html", next=local_path(request.form.get("next")),
-                               detail="That API key is unknown or revoked."), 401
+                               detail=gettext("That API key is unknown or revoked.")), 401
     remember_key(*found)
     return redirect(local_path(request.form.get("next")), 303)
 
@@ -58,6 +64,16 @@ def forget_key():
     if valid_csrf(request.form):
         session.pop(SESSION_KEY, None)
     return redirect("/", 303)
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    """Keep the language chosen (``en`` or ``pt-BR``) for a year, and go back to the page (on this site only)."""
+    if code not in LANGUAGES:
+        raise NotFound()
+    response = redirect(local_path(request.args.get("next")), 303)
+    response.set_cookie(COOKIE, code, max_age=COOKIE_SECONDS, samesite="Lax", secure=request.is_secure)
+    return response
 
 
 def valid_csrf(form) -> bool:
@@ -138,8 +154,10 @@ def leaderboard(cards: list[dict], headline: str) -> list[dict]:
 def source_of(card: dict) -> str:
     """trained, published by <key name>, or published from the command line (a version with no key)."""
     if card.get("source") != "published":
-        return "trained"
-    return f"published by {card['publisher']}" if card.get("publisher") else "published from the command line"
+        return gettext("trained")
+    if card.get("publisher"):
+        return gettext("published by %(name)s", name=card["publisher"])
+    return gettext("published from the command line")
 
 
 def milliseconds(value: float) -> str:
@@ -150,36 +168,38 @@ def milliseconds(value: float) -> str:
 def publish_curl(name: str) -> str:
     """The API call behind the publish form, for a script or a terminal."""
     lines = [f"curl -s -X POST {api_url(f'/api/v1/models/{name}/versions')}", KEY_HEADER,
-             f"-F model=@{name}.skops", '-F note="what you changed"']
+             f"-F model=@{name}.skops", "-F " + shlex.quote("note=" + gettext("what you changed"))]
     return " \\\n  ".join(lines)
 
 
 def publish_from_page(form, files) -> tuple[dict, int]:
     """Publish the uploaded file as the form asks; the message to show and the status."""
     if not valid_csrf(form):
-        return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
+        return {"error": gettext("The form expired or did not come from this page; reload it and try again.")}, 400
     with deadline(REQUEST_DEADLINE_SECONDS):
         row = find_key(form.get("key", "").strip())
         publisher, role, may = (row.name, row.role, row.role == "admin" or bool(row.can_publish)) if row else \
             (None, None, False)
     if role is None:
-        return {"error": "That API key is unknown or revoked."}, 401
+        return {"error": gettext("That API key is unknown or revoked.")}, 401
     if not may:
-        return {"error": "That key may not publish models; an admin can create one that may: "
-                         "flask --app mlapi keys create NAME --publish"}, 403
+        return {"error": gettext("That key may not publish models; an admin can create one that may: "
+                                 "flask --app mlapi keys create NAME --publish")}, 403
     name = form.get("name", "")
     if name not in registry.use_cases:
-        return {"error": f"There is no model named {name!r}."}, 404
+        return {"error": gettext("There is no model named %(name)s.", name=repr(name))}, 404
     note = form.get("note", "").strip()
     if len(note) > NOTE_MAX:
-        return {"error": f"The note is {len(note)} characters long; at most {NOTE_MAX}, please."}, 422
+        return {"error": gettext("The note is %(length)s characters long; at most %(most)s, please.",
+                                 length=len(note), most=NOTE_MAX)}, 422
     upload = files.get("model")
     if upload is None or not upload.filename:
-        return {"error": "Choose the skops file of your model (saved with skops.io.dump) to publish."}, 422
+        return {"error": gettext("Choose the skops file of your model (saved with skops.io.dump) to publish.")}, 422
     try:
         card = publish(registry, current_app.config, name, upload.stream, note, publisher, role, via="page")
     except (PublishRefused, PublishBusy) as refused:
-        return {"error": f"Not published ({refused.status}): {refused.detail}"}, refused.status
+        return {"error": gettext("Not published (%(status)s): %(detail)s", status=refused.status,
+                                 detail=refused.detail)}, refused.status
     return {"ok": published_message(name, card)}, 200
 
 
@@ -187,10 +207,12 @@ def published_message(name: str, card: dict) -> str:
     """sentiment v3 published: accuracy 0.79 (held-out), p50 1.2 ms. An admin can activate it below."""
     headline = registry.use_cases[name].headline_metric
     value = card["metrics"].get(headline)
-    measured = [f"{headline.replace('_', ' ')} {value:.4g} (held-out)"] if is_figure(value) else []
+    measured = [gettext("%(metric)s %(value)s (held-out)", metric=headline.replace("_", " "), value=f"{value:.4g}")
+                ] if is_figure(value) else []
     p50 = (card.get("latency_ms") or {}).get("p50")
     measured += [f"p50 {milliseconds(p50)} ms"] if is_figure(p50) else []
-    return f"{name} {card['version']} published: {', '.join(measured) or 'measured'}. An admin can activate it below."
+    return gettext("%(name)s %(version)s published: %(measured)s. An admin can activate it below.", name=name,
+                   version=card["version"], measured=", ".join(measured) or gettext("measured"))
 
 
 def activate_curl(form) -> str:
@@ -239,25 +261,25 @@ def is_figure(value) -> bool:
 def change_version(form) -> tuple[dict, int]:
     """Activate or roll back as the admin form asks; the message to show and the status."""
     if not valid_csrf(form):
-        return {"error": "The form expired or did not come from this page; reload it and try again."}, 400
+        return {"error": gettext("The form expired or did not come from this page; reload it and try again.")}, 400
     with deadline(REQUEST_DEADLINE_SECONDS):
         row = find_key(form.get("key", "").strip())
         role = row.role if row else None
     if role is None:
-        return {"error": "That API key is unknown or revoked."}, 401
+        return {"error": gettext("That API key is unknown or revoked.")}, 401
     if role != "admin":
-        return {"error": "Switching versions needs an admin key; that one is a client key."}, 403
+        return {"error": gettext("Switching versions needs an admin key; that one is a client key.")}, 403
     name = form.get("name", "")
     if name not in registry.use_cases:
-        return {"error": f"There is no model named {name!r}."}, 404
+        return {"error": gettext("There is no model named %(name)s.", name=repr(name))}, 404
+    previous, rollback = registry.active_version(name), form.get("action") == "rollback"
     try:
-        current, rolled_back = registry.active_version(name), ""
-        if form.get("action") == "rollback":
-            loaded = registry.rollback(name)
-            rolled_back = f" (rolled back from {current})"
-        else:
-            loaded = registry.activate(name, form.get("version", ""))
+        loaded = registry.rollback(name) if rollback else registry.activate(name, form.get("version", ""))
     except ArtifactRefused as refused:
-        return {"error": f"{refused}; nothing changed."}, 422
-    return {"ok": f"{name}: {loaded.version} is now active{rolled_back}. Every worker serves it within about two "
-                  "seconds."}, 200
+        return {"error": gettext("%(refused)s; nothing changed.", refused=refused)}, 422
+    if rollback:
+        return {"ok": gettext("%(name)s: %(version)s is now active (rolled back from %(previous)s). Every worker "
+                              "serves it within about two seconds.", name=name, version=loaded.version,
+                              previous=previous)}, 200
+    return {"ok": gettext("%(name)s: %(version)s is now active. Every worker serves it within about two seconds.",
+                          name=name, version=loaded.version)}, 200
