@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 from flask import Flask, current_app, render_template
 from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale
 from limits import parse as parse_limit
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from mlapi.publishing.publish import MAX_NOTE, PublishBusy, PublishRefused, publ
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.serving.training import train_use_case
 from mlapi.storage.database import db
+from mlapi.web.i18n import LANGUAGES
 
 NAMES = [use_case.name for use_case in USE_CASES]
 
@@ -205,8 +207,10 @@ def create(name: str, role: str, limit: str | None, item_limit: str | None, can_
 @click.option("--count", type=click.IntRange(1, 500), required=True, help="How many keys: PREFIX-01 .. PREFIX-NN.")
 @click.option("--page", "page_path", type=click.Path(dir_okay=False, writable=True),
               help="Where to write the printable page of keys (default: var/keys-PREFIX.html).")
+@click.option("--lang", type=click.Choice(list(LANGUAGES)), default="en", show_default=True,
+              help="The printable page's language.")
 @key_options
-def create_batch(prefix: str, count: int, page_path: str | None, role: str, limit: str | None,
+def create_batch(prefix: str, count: int, page_path: str | None, lang: str, role: str, limit: str | None,
                  item_limit: str | None, can_publish: bool, expires: datetime | None) -> None:
     """Create COUNT keys named PREFIX-01, PREFIX-02 ... for a class: print them as CSV (name,key,role,expires)
     and write a printable page with one card per key, to cut out and hand round."""
@@ -223,9 +227,10 @@ def create_batch(prefix: str, count: int, page_path: str | None, role: str, limi
     click.echo(table.getvalue(), nl=False)
     page = Path(page_path or Path(current_app.config["VAR_DIR"]) / f"keys-{prefix}.html")
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(render_template("keys_printable.html", keys=keys, role=role, expires=until,
-                                    address=current_app.config["PUBLIC_URL"] or "the address on the board",
-                                    publish=can_publish or role == "admin"))
+    with force_locale(LANGUAGES[lang]):
+        page.write_text(render_template("keys_printable.html", keys=keys, role=role, expires=until,
+                                        address=current_app.config["PUBLIC_URL"],
+                                        publish=can_publish or role == "admin"))
     click.echo(f"{count} keys created; a printable page of them: {page} (only their hashes are stored)", err=True)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from flask import Flask, Request, current_app, render_template, request, session
+from flask_babel import gettext
 from sqlalchemy import String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -40,6 +41,7 @@ from mlapi.access.cors import is_preflight
 from mlapi.errors import MlapiError
 from mlapi.storage.database import db
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline
+from mlapi.web.i18n import N_
 
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
@@ -263,7 +265,7 @@ def authenticate() -> None:
         if api:
             raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
         if req.use_case is not None:
-            raise KeyNeeded("This service needs an API key: enter yours to use its pages.")
+            raise KeyNeeded(N_("This service needs an API key: enter yours to use its pages."))
 
 
 def session_caller(app: Flask) -> tuple[int, Caller] | None:
@@ -284,7 +286,7 @@ def remember_key(lookup_id: str, digest: str) -> None:
 
 def key_page(error: KeyNeeded):
     """The page that asks for a key, then brings the person back where they were."""
-    return render_template("errors/key_needed.html", detail=error.detail, next=request.path), error.status
+    return render_template("errors/key_needed.html", detail=gettext(error.detail), next=request.path), error.status
 
 
 def admin_only(view: Callable) -> Callable:

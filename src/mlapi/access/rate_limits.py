@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 from flask import Config, Flask, Request, Response, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import ngettext
 from limits import RateLimitItem, parse
 from limits.errors import ConfigurationError, StorageError
 from limits.storage import storage_from_string
@@ -283,6 +284,17 @@ def limit_period(limit: RateLimitItem) -> str:
     return granularity if limit.multiples == 1 else f"{limit.multiples} {granularity}"
 
 
+def page_period(limit: RateLimitItem | None) -> str:
+    """The window as the 429 page says it, in the page's language: ``minute``, ``2 minutes``."""
+    unit, count = (limit.GRANULARITY.name, limit.multiples) if limit else ("minute", 1)
+    return {"second": ngettext("second", "%(num)d seconds", count),
+            "minute": ngettext("minute", "%(num)d minutes", count),
+            "hour": ngettext("hour", "%(num)d hours", count),
+            "day": ngettext("day", "%(num)d days", count),
+            "month": ngettext("month", "%(num)d months", count),
+            "year": ngettext("year", "%(num)d years", count)}[unit]
+
+
 def add_rate_headers(response: Response) -> Response:
     """Where the request left its windows; on a 429, when to retry.
 
@@ -324,8 +336,8 @@ def too_many_on_a_page(error: TooManyRequests | ItemsExhausted) -> ResponseRetur
     seconds = max(1, math.ceil(window.resets_at - time.time())) if window else 60
     kept = list(req.form.items(multi=True)) if req.method == "POST" else []
     page = render_template("errors/too_many.html", seconds=seconds, kept=kept, files=bool(req.files),
-                           limit=window.limit.amount if window else None, period=limit_period(window.limit)
-                           if window else "minute", items=isinstance(error, ItemsExhausted))
+                           limit=window.limit.amount if window else None, items=isinstance(error, ItemsExhausted),
+                           period=page_period(window.limit if window else None))
     return page, 429
 
 

@@ -2,11 +2,12 @@
 from mlapi.demand import model, views
 from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series, finite_forecasts
 from mlapi.usecase import Route, UseCase
+from mlapi.web.i18n import N_
 
 use_case = UseCase(
     name="demand",
-    title="Demand forecast",
-    description=(
+    title=N_("Demand forecast"),
+    description=N_(
         "Forecasts weekly sales up to 52 weeks ahead, with an 80% interval: for a department of the store "
         "it learned from, or for your own weekly history of at least 65 weeks."
     ),

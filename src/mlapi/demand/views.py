@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_babel import gettext
 
 from mlapi.api.openapi import documented
 from mlapi.demand.chart import draw
@@ -43,7 +44,8 @@ def readable(errors: dict | None, lines: list[tuple[int, str]]) -> dict | None:
     named = []
     for index, messages in sorted(errors["history"].items(), key=lambda item: int(item[0])):
         number, text = lines[int(index)] if int(index) < len(lines) else (int(index) + 1, "")
-        named += [f"Line {number} ({text[:60]}): {line}" for line in error_lines(messages)]
+        named += [gettext("Line %(number)s (%(text)s): %(message)s", number=number, text=text[:60], message=line)
+                  for line in error_lines(messages)]
     return {**errors, "history": named}
 
 

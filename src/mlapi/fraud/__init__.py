@@ -2,6 +2,7 @@
 from mlapi.fraud import model, publishing, views
 from mlapi.fraud.schemas import FraudRequest, FraudResult
 from mlapi.usecase import UseCase
+from mlapi.web.i18n import N_
 
 # The first legitimate transaction of the dataset (its V1..V28 are anonymised PCA components).
 EXAMPLE_TRANSACTION = {
@@ -17,8 +18,8 @@ EXAMPLE_TRANSACTION = {
 
 use_case = UseCase(
     name="fraud",
-    title="Card fraud",
-    description=(
+    title=N_("Card fraud"),
+    description=N_(
         "Scores a card transaction (the dataset's Time, V1..V28 and Amount): the probability that it is fraud, "
         "the decision at the chosen threshold, a risk level, and the features that pushed the score most."
     ),

@@ -2,11 +2,12 @@
 from mlapi.recommend import model, views
 from mlapi.recommend.schemas import RecommendRequest, RecommendResult, check_known_movies
 from mlapi.usecase import Route, UseCase
+from mlapi.web.i18n import N_
 
 use_case = UseCase(
     name="recommend",
-    title="Movie recommendations",
-    description=(
+    title=N_("Movie recommendations"),
+    description=N_(
         "Takes the movies you rated (IMDb's 0-10 scale) and suggests others: what is trending, re-ranked "
         "by movies rated alike by the same people and by your genres. Each suggestion says which of "
         "your movies led to it."

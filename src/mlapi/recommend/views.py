@@ -10,18 +10,19 @@ from mlapi.recommend.schemas import MAX_K, MovieList, MovieSearch
 from mlapi.serving import prediction
 from mlapi.serving.registry import registry
 from mlapi.web.forms import form_int
+from mlapi.web.i18n import N_
 from mlapi.web.rendering import curl_command, page_prediction, render_page
 
 DEFAULT_RATING = 10
 MAX_MOVIE_ID = 2**63 - 1  # int64's largest, as the model stores the ids; unknown ones get the API's 422
 K_CHOICES = (5, 10, 20)
 
-# Ready taste profiles: IMDb number -> rating.
+# Ready taste profiles: IMDb number -> rating. A name is the form's value, translated where the page shows it.
 EXAMPLES = {
-    "Superhero fan": {770828: 9, 1300854: 8, 848228: 10, 1345836: 9},
-    "Drama lover": {1707386: 9, 443272: 8, 1045658: 9, 111161: 10},
-    "Horror night": {1457767: 9, 1288558: 8, 1922777: 8, 1591095: 7},
-    "Family and animation": {1690953: 9, 1453405: 9, 1217209: 8, 435761: 10},
+    N_("Superhero fan"): {770828: 9, 1300854: 8, 848228: 10, 1345836: 9},
+    N_("Drama lover"): {1707386: 9, 443272: 8, 1045658: 9, 111161: 10},
+    N_("Horror night"): {1457767: 9, 1288558: 8, 1922777: 8, 1591095: 7},
+    N_("Family and animation"): {1690953: 9, 1453405: 9, 1217209: 8, 435761: 10},
 }
 
 

@@ -2,11 +2,12 @@
 from mlapi.sentiment import model, publishing, views
 from mlapi.sentiment.schemas import SentimentRequest, SentimentResult
 from mlapi.usecase import UseCase
+from mlapi.web.i18n import N_
 
 use_case = UseCase(
     name="sentiment",
-    title="Sentiment analysis",
-    description=(
+    title=N_("Sentiment analysis"),
+    description=N_(
         "Reads a short English text, such as a tweet to an airline, and says whether it is "
         "positive, neutral or negative, how sure it is, and which words decided it."
     ),

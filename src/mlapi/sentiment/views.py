@@ -6,13 +6,15 @@ import re
 from flask import request
 
 from mlapi.sentiment.model import term_of
+from mlapi.web.i18n import N_
 from mlapi.web.rendering import curl_command, page_prediction, render_page
 
+# The buttons' names are translated where the page shows them; the texts stay English (the model reads English).
 EXAMPLES = {
-    "Positive": "Thank you for the upgrade, the crew was wonderful and we landed early!",
-    "Neutral": "What time does the first flight from Boston to Chicago leave tomorrow?",
-    "Negative": "Worst experience ever. Three hours on the tarmac and not a word from anyone.",
-    "Help-desk complaint": (
+    N_("Positive"): "Thank you for the upgrade, the crew was wonderful and we landed early!",
+    N_("Neutral"): "What time does the first flight from Boston to Chicago leave tomorrow?",
+    N_("Negative"): "Worst experience ever. Three hours on the tarmac and not a word from anyone.",
+    N_("Help-desk complaint"): (
         "I have been on hold for 2 hours to rebook my cancelled flight and my bag is still missing. "
         "Can someone please call me back?"
     ),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app, render_template, request
+from flask_babel import gettext
 
 from mlapi.errors import ValidationFailed
 from mlapi.serving import prediction
@@ -112,7 +113,7 @@ def json_form_page() -> tuple[str, int]:
     try:
         payload, unreadable = json.loads(text), None
     except (ValueError, RecursionError) as error:
-        payload, unreadable = None, {"body": [f"Not valid JSON: {error}."]}
+        payload, unreadable = None, {"body": [gettext("Not valid JSON: %(error)s.", error=error)]}
     shown = page_prediction(use_case.name, payload, request.method == "POST" and not unreadable)
     errors = unreadable or shown.errors
     return render_template("use_case_page.html", use_case=use_case, body=text, result=shown.result,

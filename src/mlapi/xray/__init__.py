@@ -1,5 +1,6 @@
 """Chest X-ray classification: pneumonia or normal, with the probability."""
 from mlapi.usecase import Route, UseCase
+from mlapi.web.i18n import N_
 from mlapi.xray import model, publishing, views
 from mlapi.xray.schemas import XrayRequest, XrayResult
 
@@ -18,8 +19,8 @@ EXAMPLE_IMAGE = (
 
 use_case = UseCase(
     name="xray",
-    title="Chest X-ray",
-    description=(
+    title=N_("Chest X-ray"),
+    description=N_(
         "Reads a chest X-ray (PNG or JPEG; it is reduced to 28x28 grey levels like the training images) "
         "and gives the probability that it is compatible with pneumonia. A teaching demo, not a medical device."
     ),

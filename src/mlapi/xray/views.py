@@ -5,6 +5,7 @@ import base64
 from pathlib import Path
 
 from flask import abort, current_app, request
+from flask_babel import gettext
 
 from mlapi.web.forms import form_int
 from mlapi.web.rendering import api_url, key_line, page_prediction, render_page
@@ -50,9 +51,10 @@ def upload_curl(number: int) -> str:
     """curl commands that fetch example ``number`` and upload it, as a student would their own image."""
     json_body = '"{\\"image\\": \\"$(base64 -w0 chest.png)\\"}"'
     api, key = api_url(request.use_case.api_path), "".join(f" {line}" for line in key_line())
+    as_json = gettext("or as JSON:")  # outside the f-string, where pybabel finds it
     return (f"curl -s -o chest.png {api_url(f'/xray/examples/{number}.png')}\n"
             f"curl -s -X POST {api}{key} -F image=@chest.png\n"
-            f"# or as JSON:\ncurl -s -X POST {api}{key} \\\n"
+            f"# {as_json}\ncurl -s -X POST {api}{key} \\\n"
             f"  -H 'Content-Type: application/json' -d {json_body}")
 
 

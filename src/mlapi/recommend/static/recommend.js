@@ -1,5 +1,6 @@
 // Search-as-you-type on /recommend: fills the same list of "Add" buttons that the
 // form's Search button would, from GET /api/v1/movies. The page works without it.
+// Its words come translated from the search box's data-add and data-no-match.
 (function () {
   const box = document.getElementById("q");
   const list = document.getElementById("matches");
@@ -20,13 +21,13 @@
     const response = await fetch(url, { headers: { Accept: "application/json" } });
     if (!response.ok || ticket !== latest) return;
     const { movies } = await response.json();
-    list.replaceChildren(...(movies.length ? movies.map(row) : [note("No title contains “" + query + "”.")]));
+    list.replaceChildren(...(movies.length ? movies.map(row) : [note(box.dataset.noMatch.replace("{query}", () => query))]));
   }
 
   function row(movie) {
     const item = document.createElement("li");
     const add = document.createElement("button");
-    add.type = "submit"; add.name = "add"; add.value = movie.movie_id; add.className = "small"; add.textContent = "Add";
+    add.type = "submit"; add.name = "add"; add.value = movie.movie_id; add.className = "small"; add.textContent = box.dataset.add;
     const genres = document.createElement("span");
     genres.className = "genres"; genres.textContent = movie.genres.join(", ");
     item.append(add, " " + movie.title + " ", genres);

@@ -1,13 +1,15 @@
-// A "Copy" button on every code block marked data-copy. Without JavaScript the block stays plain,
-// selectable text. The clipboard API needs a secure context (https or localhost); elsewhere the
+// A "Copy" button on every code block marked data-copy, in the page's language (the body's data-copy-label
+// and data-copied-label). Without JavaScript the block stays plain, selectable text. The clipboard API needs a secure context (https or localhost); elsewhere the
 // text is selected and copied the older way.
 "use strict";
+
+const LABELS = { copy: document.body.dataset.copyLabel || "Copy", copied: document.body.dataset.copiedLabel || "Copied" };
 
 function copyText(block, button) {
   const text = block.querySelector("code").textContent;
   const done = () => {
-    button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    button.textContent = LABELS.copied;
+    setTimeout(() => { button.textContent = LABELS.copy; }, 2000);
   };
   if (navigator.clipboard && window.isSecureContext) {
     navigator.clipboard.writeText(text).then(done, () => selectAndCopy(block, done));
@@ -31,7 +33,7 @@ document.querySelectorAll("pre[data-copy]").forEach((block) => {
   const button = document.createElement("button");
   button.type = "button";
   button.className = "copy";
-  button.textContent = "Copy";
+  button.textContent = LABELS.copy;
   button.addEventListener("click", () => copyText(block, button));
   block.before(button);
 });
