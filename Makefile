@@ -7,7 +7,7 @@ WORKERS ?= 2
 BIN     := $(VENV)/bin
 FLASK   := $(BIN)/flask --app mlapi
 
-.PHONY: install run train test lint bench clean
+.PHONY: install run train test lint bench translations clean
 
 install: $(VENV)/.installed
 
@@ -35,6 +35,13 @@ bench: install
 		{ echo "make bench needs wrk: apt-get install wrk (as root)"; exit 1; }
 	$(FLASK) train all --missing
 	$(BIN)/python bench/compare.py
+
+# The pages' catalogs: extract the messages (babel.cfg), add new ones to pt_BR's messages.po (translate them there,
+# tests/test_translations.py names any left), compile messages.mo; commit all three.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg --add-location=file --sort-output --project=mlapi -o src/mlapi/translations/messages.pot .
+	$(BIN)/pybabel update -i src/mlapi/translations/messages.pot -d src/mlapi/translations --ignore-obsolete --width=120
+	$(BIN)/pybabel compile -d src/mlapi/translations --statistics
 
 clean:
 	rm -rf $(VENV) artifacts var build .pytest_cache .ruff_cache src/mlapi/sentiment/_kernel.c src/mlapi/sentiment/_kernel.*.so

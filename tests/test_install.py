@@ -1,6 +1,6 @@
 """``pip install .`` (not editable) into a fresh venv serves every page, from outside the checkout.
 
-The package carries its own templates and static files (setup.cfg's package_data); this installs the
+The package carries its own templates, static files and translations (setup.cfg's package_data); this installs the
 checkout, as a clean clone of it would be, into a new virtual environment, starts that environment's
 gunicorn in an empty folder elsewhere on trained artifacts, and asks for every page. A second check
 builds the sdist and looks at what it holds (MANIFEST.in).
@@ -36,9 +36,9 @@ INSTALL_SECONDS = 600  # a cold install takes well under a minute here; a stalle
 
 
 def package_data() -> list[str]:
-    """Every template and static file of the package, as paths inside it (mlapi/...)."""
+    """Every template, static file and translation of the package, as paths inside it (mlapi/...)."""
     files = [path.relative_to(PACKAGE) for path in PACKAGE.rglob("*") if path.is_file()]
-    return sorted(str(path) for path in files if {"templates", "static"} & set(path.parts[:-1])
+    return sorted(str(path) for path in files if {"templates", "static", "translations"} & set(path.parts[:-1])
                   and "__pycache__" not in path.parts)
 
 
@@ -136,10 +136,11 @@ def server(fresh_venv, settings, elsewhere, tmp_path_factory) -> int:
         process.wait(timeout=30)
 
 
-def fetch(port: int, method: str, path: str, body: dict | None = None) -> tuple[int, str, bytes]:
+def fetch(port: int, method: str, path: str, body: dict | None = None,
+          headers: dict | None = None) -> tuple[int, str, bytes]:
     """One request: status, Content-Type, body."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    headers = {"Content-Type": "application/json"} if body is not None else {}
+    headers = {**({"Content-Type": "application/json"} if body is not None else {}), **(headers or {})}
     connection.request(method, path, json.dumps(body) if body is not None else None, headers)
     response = connection.getresponse()
     answer = response.status, response.getheader("Content-Type", ""), response.read()
@@ -162,7 +163,7 @@ def test_every_template_and_static_file_is_installed(fresh_venv):
     expected = package_data()
     pages = [f"{name}/templates/{name}/page.html" for name in ("sentiment", "recommend", "xray", "demand", "fraud")]
     assert {"web/templates/base.html", "web/static/css/mlapi.css", "recommend/static/recommend.js",
-            *pages} <= set(expected)
+            "translations/pt_BR/LC_MESSAGES/messages.mo", *pages} <= set(expected)
     installed = next((fresh_venv / "lib").glob("python3*/site-packages"))
     for name in expected:
         assert (installed / "mlapi" / name).read_bytes() == (PACKAGE / name).read_bytes(), name
@@ -193,6 +194,12 @@ def test_every_page_answers_with_its_content(server, path):
         assert text in page, f"{path} lacks {text!r}"
     if path == "/":
         assert "not trained" not in page
+
+
+def test_a_page_in_portuguese_from_the_installed_catalog(server):
+    status, _, body = fetch(server, "GET", "/sentiment", headers={"Accept-Language": "pt-BR"})
+    page = body.decode()
+    assert status == 200 and '<html lang="pt-BR">' in page and "<h1>Análise de sentimento</h1>" in page
 
 
 @pytest.mark.parametrize("path, source", [
