@@ -244,3 +244,43 @@ def test_the_models_leaderboard_and_publish_form_fit_a_phone(browser, server):
         assert not problems, problems
     finally:
         context.close()
+
+
+LANGUAGE_PAGES = ["/", "/sentiment", "/recommend", "/xray", "/demand", "/fraud", "/models"]
+VIEWPORTS = [{"width": 1280, "height": 800}, {"width": 390, "height": 844}]
+
+
+def test_a_browser_in_portuguese_gets_portuguese_pages_and_the_switch_brings_english(browser, server):
+    """Chromium set to pt-BR gets every page in Portuguese; the header's "English" link switches to English and
+    the choice stays. No page is wider than a laptop or a phone in either language. A screenshot of each page in
+    each language and size goes to var/screenshots/ (home-pt-BR-390.png...)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    for viewport in VIEWPORTS:
+        context = browser.new_context(base_url=server.url, locale="pt-BR", viewport=viewport)
+        try:
+            tab = context.new_page()
+            assert tab.goto("/").ok
+            assert tab.locator("html").get_attribute("lang") == "pt-BR"
+            assert tab.locator("h1").inner_text() == "Modelos treinados, prontos para usar"
+            assert tab.locator("nav.languages a[aria-current]").inner_text() == "Português"
+            assert tab.goto("/sentiment").ok and tab.locator("h1").inner_text() == "Análise de sentimento"
+            shoot_each_page(tab, "pt-BR", viewport)
+            tab.goto("/sentiment")
+            tab.locator("nav.languages a", has_text="English").click()
+            tab.wait_for_load_state()
+            assert urlsplit(tab.url).path == "/sentiment" and tab.locator("h1").inner_text() == "Sentiment analysis"
+            assert tab.locator("html").get_attribute("lang") == "en"
+            assert tab.goto("/").ok and tab.locator("h1").inner_text() == "Trained models, ready to use"  # it stays
+            shoot_each_page(tab, "en", viewport)
+        finally:
+            context.close()
+
+
+def shoot_each_page(tab, language: str, viewport: dict) -> None:
+    """Each page in ``language``: no wider than the window, and its screenshot."""
+    for path in LANGUAGE_PAGES:
+        assert tab.goto(path).ok
+        assert tab.locator("html").get_attribute("lang") == language
+        assert tab.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (path, language)
+        name = path.strip("/") or "home"
+        tab.screenshot(path=SCREENSHOTS / f"{name}-{language}-{viewport['width']}.png", full_page=True)
