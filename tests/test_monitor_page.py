@@ -194,3 +194,18 @@ def test_percentiles_are_interpolated_within_their_bucket():
     assert percentile(counts, 0.5) == 7.5 and percentile(counts, 1.0) == 10
     counts[-1] = 10  # and ten over the last bound
     assert percentile(counts, 0.95) == LATENCY_BOUNDS_MS[-1]
+
+
+def test_an_admin_s_page_session_lists_each_key_s_hour_others_are_told_how(app):
+    with app.app_context():
+        student, admin = create_key("turma-07", "client"), create_key("teacher", "admin")
+    client = app.test_client()
+    client.post("/api/v1/sentiment", json={"text": "ok"}, headers={"Authorization": f"Bearer {student}"})
+    client.post("/api/v1/sentiment", json={"tweet": "ok"}, headers={"Authorization": f"Bearer {student}"})
+    extensions.prediction_log(app).flush()
+    anonymous = client.get("/monitor").get_data(as_text=True)
+    assert "turma-07" not in anonymous and "With an admin key entered" in anonymous
+    teacher = app.test_client()
+    page = teacher.get("/monitor", headers={"Authorization": f"Bearer {admin}"}).get_data(as_text=True)
+    row = page.split("turma-07</td>")[1].split("</tr>")[0]
+    assert "Each key, last hour" in page and row.startswith("<td>2</td><td>1</td>")  # 2 requests, 1 error

@@ -44,6 +44,9 @@ ENGLISH_ON = {
                 "Model file", "Note (what you changed", "The server checks the file", "What the model must be",
                 "The same with curl", "takes no published models", "Admin key", "Activate"],
     "/api/docs": ["API documentation", "Every endpoint", "The interactive view needs JavaScript"],
+    "/monitor": ["What the service is doing right now", "minutes of predictions", "Updated at", "serving v1",
+                 "requests", "min ago", "held-out data", "Predicted", "Bars: answers per minute", "Who is using what",
+                 "With an admin key entered"],
 }
 SENT = {  # a page after its form was sent: what its result says
     "/sentiment": ({"text": "Lovely crew, we landed early"},

@@ -23,3 +23,11 @@ def test_portuguese_and_spanish_texts_do_not(text):
 def test_the_api_says_so_beside_the_answer(client):
     body = client.post("/api/v1/sentiment", json={"texts": ["Great crew, thanks!", "Perderam minha mala de novo"]})
     assert [result["looks_english"] for result in body.get_json()["results"]] == [True, False]
+
+
+def test_the_page_warns_in_the_reader_s_language(client):
+    page = client.post("/sentiment", data={"text": "Perderam minha mala de novo"},
+                       headers={"Accept-Language": "pt-BR"}).get_data(as_text=True)
+    assert "Este texto não parece estar em inglês" in page
+    english = client.post("/sentiment", data={"text": "Lost my bag again"}).get_data(as_text=True)
+    assert "does not look English" not in english

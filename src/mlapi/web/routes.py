@@ -14,7 +14,13 @@ from mlapi import extensions
 from mlapi.access.keys import SESSION_KEY, find_key, remember_key
 from mlapi.api.openapi import documented
 from mlapi.observability import metrics
-from mlapi.observability.activity import DRIFT_DISTANCE, DRIFT_MIN_ITEMS, WINDOW_MINUTES, CachedSummary
+from mlapi.observability.activity import (
+    DRIFT_DISTANCE,
+    DRIFT_MIN_ITEMS,
+    WINDOW_MINUTES,
+    CachedSummary,
+    usage_per_key,
+)
 from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
 from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
@@ -225,9 +231,23 @@ def activate_curl(form) -> str:
 
 @bp.get("/monitor")
 def monitor():
-    """The last hour per use case, for a projector; a served script refreshes the panel every few seconds."""
+    """The last hour per use case, for a projector; a served script refreshes the panel every few seconds.
+    With an admin's key on this browser's pages, also each key's requests and errors (a class's students)."""
     usage = curl_get(f"/api/v1/usage?minutes={WINDOW_MINUTES}", needs_key=True)  # an admin endpoint
-    return render_template("monitor.html", **monitor_context(), curl=usage)
+    return render_template("monitor.html", **monitor_context(), curl=usage, keys=keys_of_the_hour())
+
+
+def keys_of_the_hour() -> list[dict] | None:
+    """Each key's predictions in the last hour, for an admin (None for anyone else, or while the database is away)."""
+    if request.state.caller.role != "admin":
+        return None
+    database = extensions.database_outage()
+    try:
+        with deadline(REQUEST_DEADLINE_SECONDS):
+            return usage_per_key(WINDOW_MINUTES)
+    except Exception as error:
+        database.absorb(error)
+        return None
 
 
 @bp.get("/monitor/panel")
