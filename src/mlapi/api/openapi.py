@@ -22,7 +22,7 @@ from werkzeug.routing import Rule
 
 from mlapi.access.keys import PUBLIC_ENDPOINTS
 from mlapi.access.rate_limits import UNLIMITED_ENDPOINTS
-from mlapi.serving.payloads import ModelRef, Problem, SingleOrBatch
+from mlapi.serving.payloads import ModelRef, Problem, SingleOrBatch, TryVersion
 from mlapi.serving.registry import registry
 from mlapi.usecase import UseCase
 
@@ -135,7 +135,7 @@ def prediction(use_case: UseCase) -> Operation:
         results = fields.List(fields.Nested(use_case.response_schema), required=True)
         responses += (Schema.from_dict({"results": results, "model": model}, name=f"{title}BatchResponse"),)
     return Operation(use_case.title, responses, body=use_case.request_schema, example=model_example(use_case),
-                     errors=(503,), items=True)
+                     query=TryVersion, errors=(403, 404, 503), items=True)
 
 
 def model_example(use_case: UseCase) -> dict[str, Any]:

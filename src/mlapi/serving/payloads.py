@@ -45,6 +45,15 @@ class SingleOrBatch(Schema):
         return {"items": [{self.item: value} for value in data[self.batch]], "batch": True}
 
 
+class TryVersion(Schema):
+    """The query of a prediction that asks for a version other than the serving one."""
+
+    version = fields.String(metadata={
+        "pattern": r"^v\d+$", "example": "v1",
+        "description": "Answer with this version instead of the serving one: any for an admin key, the versions "
+                       "it published for another key (403 otherwise, 404 if there is no such version)."})
+
+
 class ModelRef(Schema):
     """Which model and version gave an answer."""
 
