@@ -417,7 +417,8 @@ class Registry:
         """Copy a checked upload in as the next version of ``name`` with ``card``; the card with its version."""
         folder = self.new_folder(name)
         shutil.copyfile(model_file, folder / MODEL_FILE)
-        return write_card(folder, {"version": folder.name, **card})
+        return write_card(folder, {"version": folder.name, **{key: value for key, value in card.items()
+                                                              if key != "version"}})
 
     def new_folder(self, name: str) -> Path:
         """Create the folder of the next version of ``name`` (another process may take a number first)."""
