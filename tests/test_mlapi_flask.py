@@ -3,8 +3,9 @@ import flask.app
 import pytest
 from flask import request
 
-from mlapi import MlapiFlask, request_path
+from mlapi import request_path
 from mlapi.access import cors
+from mlapi.app import MlapiFlask
 from mlapi.observability import prediction_log
 from mlapi.request_path import MlapiRequest
 from mlapi.server.json_provider import OrjsonProvider
