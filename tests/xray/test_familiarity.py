@@ -7,6 +7,8 @@ import pytest
 from PIL import Image, ImageDraw
 from sklearn.datasets import load_sample_images
 
+from mlapi import xray
+from mlapi.serving.model_files import load_model
 from mlapi.xray import model
 from mlapi.xray.imaging import preprocess
 
@@ -39,8 +41,9 @@ def not_xrays() -> dict[str, list[bytes]]:
 
 
 @pytest.fixture(scope="module")
-def trained():
-    return model.train(DATA_DIR, sample=0.05).model
+def trained(trained_dir):
+    """The session's small trained X-ray model (5% of the training images), read as the registry reads it."""
+    return load_model(trained_dir / "xray" / "v1" / "model.skops", xray.use_case.model_types)
 
 
 @pytest.mark.parametrize("kind", ["noise", "blank", "photo", "document"])
