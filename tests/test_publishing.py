@@ -35,6 +35,7 @@ from mlapi import create_app, extensions
 from mlapi.access.keys import create_key
 from mlapi.catalog import USE_CASES
 from mlapi.publishing import sandbox
+from mlapi.publishing.publish import one_at_a_time
 from mlapi.sentiment.model import CLASSES, term_of
 from mlapi.server.http_guards import MULTIPART_ROOM
 from tests.conftest import app_settings, release
@@ -417,6 +418,17 @@ def test_an_upload_needs_a_file_and_a_short_note(world, honest):
 def test_a_client_key_stops_at_its_cap(world, honest, private_tmp):
     detail = refused(world.app, world.artifacts, private_tmp, honest["linear_two"], secret=world.keys["student"])
     assert "'student' may have at most 1 published version(s) on disk and has 1" in detail and "sentiment v2" in detail
+
+
+def test_a_key_has_one_upload_checked_at_a_time_and_a_second_is_a_503_at_once(world, honest, private_tmp):
+    before = tree(world.artifacts)
+    with one_at_a_time("student"):  # as while the student's first upload is being checked
+        response = upload(world.app.test_client(), "sentiment", honest["linear_two"], world.keys["student"])
+        assert "being checked already" in problem(response, 503)
+        assert response.get_json()["code"] == "publish_busy" and response.headers["Retry-After"].isdigit()
+        with one_at_a_time(None):  # the command line is not limited
+            pass
+    assert tree(world.artifacts) == before and not leftovers(private_tmp)
 
 
 # Honest models: measured, recorded, listed, tried before they serve

@@ -11,6 +11,7 @@ leaves nothing behind.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -34,7 +35,7 @@ from mlapi.serving.training import json_schema
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
-SLOT_WAIT_SECONDS = 10.0  # how long an upload waits for a free checking slot before a 503
+SLOT_WAIT_SECONDS = 3.0  # how long an upload waits for a free checking slot before a 503 (it holds a thread)
 RETRY_AFTER_SECONDS = 10
 SERVED_WITH = ("scikit-learn", "numpy", "scipy", "skops")
 MAX_NOTE = 500  # characters of a publisher's note
@@ -92,11 +93,11 @@ def publish(registry: Registry, config: dict, name: str, upload: IO[bytes], note
 
     :raises PublishRefused: the use case takes no published models, the key's cap is reached, or the
         file fails a check (422; ``UploadTooLarge``: 413).
-    :raises PublishBusy: too many uploads are being checked on this machine (503).
+    :raises PublishBusy: too many uploads are being checked on this machine, or one of this key's already (503).
     """
     publishable(registry, name)
-    check_quota(registry, config, publisher, role)
-    with tempfile.TemporaryDirectory(prefix="mlapi-publish-") as folder:
+    with one_at_a_time(publisher), tempfile.TemporaryDirectory(prefix="mlapi-publish-") as folder:
+        check_quota(registry, config, publisher, role)
         path = Path(folder) / "model.skops"
         size = receive(upload, path, int(config["PUBLISH_MAX_BYTES"]))
         with checking_slot(int(config["PUBLISH_CONCURRENCY"])):
@@ -143,14 +144,44 @@ def receive(upload: IO[bytes], path: Path, cap: int) -> int:
     return size
 
 
+def locks_folder() -> Path:
+    """Where the machine-wide locks of publishing live (every worker and process of the machine sees them)."""
+    folder = Path(tempfile.gettempdir()) / "mlapi-publish-slots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@contextmanager
+def one_at_a_time(publisher: str | None) -> Iterator[None]:
+    """Hold ``publisher``'s own lock while its upload is received, checked and saved: one upload at a time per
+    key, so its cap holds and one key cannot hold every thread (the command line, None, is not limited).
+
+    :raises PublishBusy: an upload of this key is being checked already.
+    """
+    if publisher is None:
+        yield
+        return
+    digest = hashlib.sha256(publisher.encode()).hexdigest()[:16]
+    handle = (locks_folder() / f"key-{digest}").open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise PublishBusy(f"An upload of the key '{publisher}' is being checked already; send the next one when "
+                          "its answer has come.") from None
+    try:
+        yield
+    finally:
+        handle.close()  # closing releases the lock
+
+
 @contextmanager
 def checking_slot(slots: int) -> Iterator[None]:
     """Hold one of ``slots`` machine-wide slots (file locks) while an upload is checked.
 
     :raises PublishBusy: none came free within SLOT_WAIT_SECONDS.
     """
-    folder = Path(tempfile.gettempdir()) / "mlapi-publish-slots"
-    folder.mkdir(exist_ok=True)
+    folder = locks_folder()
     give_up = time.monotonic() + SLOT_WAIT_SECONDS
     while True:
         for index in range(max(slots, 1)):
