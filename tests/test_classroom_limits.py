@@ -57,3 +57,12 @@ def test_the_api_s_429_stays_problem_details(make_app):
     client.post("/api/v1/sentiment", json={"text": "ok"})
     refused = client.post("/api/v1/sentiment", json={"text": "ok"})
     assert refused.status_code == 429 and refused.mimetype == "application/problem+json"
+
+
+def test_a_429_page_never_shows_a_key_typed_into_a_form(make_app):
+    client = make_app(RATELIMIT_PAGES="1/minute").test_client()
+    client.get("/")
+    page = client.post("/models", data={"key": "mlapi_abc_secret", "name": "sentiment", "action": "activate",
+                                        "version": "v1"}).get_data(as_text=True)
+    shown = page.split("<details>")[1]
+    assert "mlapi_abc_secret" not in shown and "<strong>version</strong>" in shown
