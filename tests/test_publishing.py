@@ -600,3 +600,9 @@ def test_keys_create_publish_makes_a_key_that_may_publish(make_app):
     assert listed["reader"][1:3] == ["client", "no"]
     assert "empty" in problem(upload(client, "sentiment", b"", made["student"]), 422)  # past the key's check
     assert problem(upload(client, "sentiment", b"", made["reader"]), 403)
+
+
+def test_what_a_file_states_reaches_the_card_and_the_answer_bounded():
+    assert sandbox.version_text("1.9.1") == "1.9.1" and sandbox.version_text(2) == 2
+    assert sandbox.version_text("9" * 100) is None and sandbox.version_text("1.0<script>") is None
+    assert len(sandbox.Refused("contract", "classes " * 10_000).detail) == sandbox.MAX_DETAIL + 1

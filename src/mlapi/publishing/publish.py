@@ -151,6 +151,17 @@ def locks_folder() -> Path:
     return folder
 
 
+def locked(path: Path) -> IO | None:
+    """``path`` opened and locked for this process (closing it releases the lock), or None if another holds it."""
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
 @contextmanager
 def one_at_a_time(publisher: str | None) -> Iterator[None]:
     """Hold ``publisher``'s own lock while its upload is received, checked and saved: one upload at a time per
@@ -162,13 +173,10 @@ def one_at_a_time(publisher: str | None) -> Iterator[None]:
         yield
         return
     digest = hashlib.sha256(publisher.encode()).hexdigest()[:16]
-    handle = (locks_folder() / f"key-{digest}").open("a")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
+    handle = locked(locks_folder() / f"key-{digest}")
+    if handle is None:
         raise PublishBusy(f"An upload of the key '{publisher}' is being checked already; send the next one when "
-                          "its answer has come.") from None
+                          "its answer has come.")
     try:
         yield
     finally:
@@ -185,11 +193,8 @@ def checking_slot(slots: int) -> Iterator[None]:
     give_up = time.monotonic() + SLOT_WAIT_SECONDS
     while True:
         for index in range(max(slots, 1)):
-            handle = (folder / f"slot-{index}").open("a")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.close()
+            handle = locked(folder / f"slot-{index}")
+            if handle is None:
                 continue
             try:
                 yield
@@ -233,12 +238,13 @@ def run_checks(config: dict, name: str, path: Path) -> dict[str, Any]:
     except ValueError:
         report = None
     if child.returncode != 0 or not isinstance(report, dict):
+        said = errors.read_bytes()[-4000:]  # the file is at most 1 MiB (the child's RLIMIT_FSIZE)
         log.warning("publish check of %s ended with %s: %s", name, child.returncode,
-                    errors.read_bytes()[-2000:].decode(errors="replace"))
+                    said[-2000:].decode(errors="replace"))
         if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             raise PublishRefused(f"Checking the model used more than its {timeout:.0f} s of CPU time: it is too "
                                  "slow. Make it smaller or faster.", "too_slow")
-        if b"MemoryError" in errors.read_bytes()[-4000:] or child.returncode < 0:
+        if b"MemoryError" in said or child.returncode < 0:
             raise PublishRefused(f"Checking the model stopped (exit status {child.returncode}); it needs more than "
                                  f"the {memory} MiB of memory allowed.", "too_much_memory")
         raise PublishRefused(f"Checking the model stopped unexpectedly (exit status {child.returncode}); the "

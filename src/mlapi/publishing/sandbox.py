@@ -20,6 +20,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import resource
 import signal
 import statistics
@@ -32,6 +33,8 @@ from typing import Any
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # what the archive's members add up to, unpacked
 MAX_MEMBERS = 100_000
 WARM_UP, TIMED = 3, 21  # predictions of the example: not timed, then timed (p50, p95)
+MAX_DETAIL = 1000  # characters of a refusal's detail, which may quote the model's own error or classes
+VERSION_TEXT = re.compile(r"[\w.+-]{1,40}")  # a library version as the file writes it, else it is not shown
 PICKLE_STARTS = (b"\x80",)  # protocol 2 and later; joblib's files start the same way
 ZIP_START = b"PK\x03\x04"  # a zip archive's first member; its directory is at the end, lost when cut short
 
@@ -40,6 +43,7 @@ class Refused(Exception):
     """The upload cannot be published; ``problem`` names the step, ``detail`` says what to fix."""
 
     def __init__(self, problem: str, detail: str) -> None:
+        detail = detail if len(detail) <= MAX_DETAIL else detail[:MAX_DETAIL] + "…"  # a model's own error can be long
         super().__init__(detail)
         self.problem, self.detail = problem, detail
 
@@ -88,8 +92,15 @@ def open_archive(path: Path) -> dict[str, Any]:
                                            "skops.io.dump(model, 'model.skops').")
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RecursionError) as error:
         raise Refused("damaged", f"The file is damaged or truncated ({error}); upload it again.") from None
-    return {"skops": schema.get("_skops_version"), "skops_protocol": schema.get("protocol"),
-            "scikit-learn": first_value(schema, "_sklearn_version")}
+    return {"skops": version_text(schema.get("_skops_version")), "skops_protocol": version_text(schema.get("protocol")),
+            "scikit-learn": version_text(first_value(schema, "_sklearn_version"))}
+
+
+def version_text(value: Any) -> str | int | None:
+    """A version the file states, if it looks like one (it goes into the card as it is), else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return value if isinstance(value, str) and VERSION_TEXT.fullmatch(value) else None
 
 
 def first_value(node: Any, key: str) -> str | None:
