@@ -67,16 +67,24 @@ class Recommender:
     popularity: np.ndarray  # (n_movies,) trend plus a little all-time popularity, in [0, 1.01]
     n_ratings: np.ndarray  # (n_movies,)
     index: dict[int, int]  # IMDb number -> row
+    titles_pt_BR: dict[int, str]  # IMDb number -> Brazilian release title, for the few movies that have one
 
     def __getstate__(self) -> dict:
-        """Saved with the titles and genres as JSON text and without the index (rebuilt at load):
-        skops writes each item of a Python list or dict as a node of its own, slow to read back."""
-        state = {**self.__dict__, "titles": json.dumps(self.titles), "genres": json.dumps(self.genres)}
+        """Saved with the titles and genres as JSON text and without the index (rebuilt at load) or the folded
+        titles (at the first search): skops writes each item of a Python list or dict as a node of its own, slow
+        to read back."""
+        state = {**self.__dict__, "titles": json.dumps(self.titles), "genres": json.dumps(self.genres),
+                 "titles_pt_BR": json.dumps(self.titles_pt_BR)}
         del state["index"]
+        state.pop("_folded", None)
         return state
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state, titles=json.loads(state["titles"]), genres=json.loads(state["genres"]))
+        """The Brazilian titles travel in the artifact, like the English ones; one trained before them
+        loads with none and searches the English titles only (retrain to add them)."""
+        brazilian = json.loads(state.get("titles_pt_BR", "{}"))
+        self.__dict__.update(state, titles=json.loads(state["titles"]), genres=json.loads(state["genres"]),
+                             titles_pt_BR={int(movie_id): title for movie_id, title in brazilian.items()})
         self.index = {int(movie_id): row for row, movie_id in enumerate(self.movie_ids)}
 
 
@@ -98,6 +106,12 @@ def read_movies(data_dir: Path) -> pd.DataFrame:
     movies["movie_id"] = movies.movie_id.astype(int)
     movies["genres"] = [g.split("|") if g else [] for g in movies.genres]
     return movies
+
+
+def read_titles_pt_BR(data_dir: Path) -> dict[int, str]:
+    """IMDb number -> Brazilian release title, from the hand-curated ``titles_pt_BR.csv`` (see SOURCE.md)."""
+    titles = pd.read_csv(data_dir / "titles_pt_BR.csv", dtype=str, keep_default_na=False)
+    return dict(zip(titles.movie_id.astype(int), titles.title_pt_BR, strict=True))
 
 
 def read_ratings(data_dir: Path, movies: pd.DataFrame, sample: float) -> Ratings:
@@ -219,6 +233,7 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         popularity=trend(ratings, now, n_ratings.astype(float))[0],
         n_ratings=n_ratings,
         index={int(m): i for i, m in enumerate(movies.movie_id)},
+        titles_pt_BR=read_titles_pt_BR(data_dir),
     )
 
     step("evaluate")
@@ -380,23 +395,31 @@ def folded(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text.casefold()) if not unicodedata.combining(c))
 
 
-def folded_titles(model: Recommender) -> list[str]:
-    """The model's titles, folded once per loaded model."""
-    titles = model.__dict__.get("_folded_titles")
+def folded_titles(model: Recommender) -> tuple[list[str], list[tuple[int, str]]]:
+    """The model's titles, and its Brazilian titles as (row, title), folded once per loaded model."""
+    titles = model.__dict__.get("_folded")
     if titles is None:
-        titles = model.__dict__["_folded_titles"] = [folded(title) for title in model.titles]
+        titles = model.__dict__["_folded"] = (
+            [folded(title) for title in model.titles],
+            [(model.index[movie_id], folded(title)) for movie_id, title in model.titles_pt_BR.items()],
+        )
     return titles
 
 
 def search_movies(model: Recommender, q: str, limit: int) -> list[dict]:
-    """Movies whose title contains ``q``, whatever its case and accents, most-rated first."""
+    """Movies whose title or Brazilian title contains ``q``, whatever its case and accents, most-rated first."""
     needle = folded(q)
-    hits = np.array([i for i, title in enumerate(folded_titles(model)) if needle in title], dtype=int)
+    english, brazilian = folded_titles(model)
+    hits = [i for i, title in enumerate(english) if needle in title] + [i for i, title in brazilian if needle in title]
+    hits = np.unique(np.array(hits, dtype=int))
     hits = hits[np.lexsort((hits, -model.n_ratings[hits]))][:limit]
-    return [{"movie_id": int(model.movie_ids[i]), "title": model.titles[i], "genres": model.genres[i]} for i in hits]
+    return [movie(model, int(model.movie_ids[i])) for i in hits]
 
 
 def movie(model: Recommender, movie_id: int) -> dict:
-    """One catalogue entry: ``movie_id``, ``title`` (with its year) and ``genres``."""
+    """One catalogue entry: ``movie_id``, ``title`` (with its year), ``genres``, and ``title_pt_BR`` if it has one."""
     row = model.index[movie_id]
-    return {"movie_id": movie_id, "title": model.titles[row], "genres": model.genres[row]}
+    entry = {"movie_id": movie_id, "title": model.titles[row], "genres": model.genres[row]}
+    if movie_id in model.titles_pt_BR:
+        entry["title_pt_BR"] = model.titles_pt_BR[movie_id]
+    return entry

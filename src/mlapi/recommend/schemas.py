@@ -64,7 +64,8 @@ class MovieSearch(Schema):
         unknown = EXCLUDE
 
     q = fields.String(load_default="", validate=validate.Length(max=200),
-                      metadata={"description": "Part of a title, any case; empty lists the most rated.",
+                      metadata={"description": "Part of a title or of its Brazilian title, any case or accents; "
+                                               "empty lists the most rated.",
                                 "example": "iron man"})
     limit = fields.Integer(load_default=10, validate=validate.Range(1, MAX_K), metadata={"example": 5})
 
@@ -87,5 +88,10 @@ class RecommendResult(Schema):
     recommendations = fields.List(fields.Nested(Recommendation), required=True)
 
 
+class FoundMovie(Movie):
+    title_pt_BR = fields.String(metadata={"description": "Its Brazilian release title, only where one is known.",
+                                          "example": "O Homem de Aço"})
+
+
 class MovieList(Schema):
-    movies = fields.List(fields.Nested(Movie), required=True)
+    movies = fields.List(fields.Nested(FoundMovie), required=True)

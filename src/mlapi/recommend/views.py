@@ -10,7 +10,7 @@ from mlapi.recommend.schemas import MAX_K, MovieList, MovieSearch
 from mlapi.serving import prediction
 from mlapi.serving.registry import registry
 from mlapi.web.forms import form_int
-from mlapi.web.i18n import N_
+from mlapi.web.i18n import N_, language_tag
 from mlapi.web.rendering import curl_command, page_prediction, render_page
 
 DEFAULT_RATING = 10
@@ -61,6 +61,7 @@ def page():
         matches=search_movies(model, query, 10) if query else [],
         picked=[{**movie(model, i), "rating": r} for i, r in picked.items() if i in model.index],
         titles={i: movie(model, i)["title"] for i in picked if i in model.index},
+        titles_pt_BR=model.titles_pt_BR if language_tag() == "pt-BR" else {},  # shown beside the original
         k=k,
         k_choices=K_CHOICES,
     )
