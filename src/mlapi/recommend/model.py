@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -114,12 +114,9 @@ def read_titles_pt_BR(data_dir: Path) -> dict[int, str]:
     return dict(zip(titles.movie_id.astype(int), titles.title_pt_BR, strict=True))
 
 
-def read_ratings(data_dir: Path, movies: pd.DataFrame, sample: float) -> Ratings:
-    """The ratings in time order; ``sample`` < 1 keeps that fraction of the users, whole."""
+def read_ratings(data_dir: Path, movies: pd.DataFrame) -> Ratings:
+    """All the ratings, in time order."""
     frame = pd.read_csv(data_dir / "ratings.csv", dtype={"movie_id": str})
-    if sample < 1.0:
-        users = frame.user_id.drop_duplicates().sample(frac=sample, random_state=SEED)
-        frame = frame[frame.user_id.isin(users)]
     frame = frame.sort_values("timestamp", kind="stable")
     row_of = pd.Series(np.arange(len(movies)), index=movies.movie_id)
     _, user = np.unique(frame.user_id.to_numpy(), return_inverse=True)
@@ -131,6 +128,19 @@ def read_ratings(data_dir: Path, movies: pd.DataFrame, sample: float) -> Ratings
         n_users=int(user.max()) + 1,
         n_items=len(movies),
     )
+
+
+def sampled(ratings: Ratings, sample: float) -> Ratings:
+    """The ratings to fit on: those of a seeded ``sample`` fraction of the users, whole (all of them at 1).
+
+    Only fitting shrinks: the evaluation holds out from all the ratings whatever ``sample`` is.
+    """
+    if sample >= 1.0:
+        return ratings
+    users = np.random.default_rng(SEED).permutation(ratings.n_users)[:round(sample * ratings.n_users)]
+    keep = np.isin(ratings.user, users)
+    return replace(ratings, user=ratings.user[keep], item=ratings.item[keep], rating=ratings.rating[keep],
+                   time=ratings.time[keep])
 
 
 def genre_matrix(movies: pd.DataFrame) -> sp.csr_matrix:
@@ -214,15 +224,16 @@ def trend(ratings: Ratings, now: np.ndarray, all_time: np.ndarray) -> np.ndarray
 
 
 def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trained:
-    """Fit on all ratings (serving "now" = the last rating) and measure leave-last-liked-out."""
+    """Fit on the ``sample``'s ratings (serving "now" = their last one) and measure leave-last-liked-out on all."""
     step("read data")
     movies = read_movies(data_dir)
-    ratings = read_ratings(data_dir, movies, sample)
+    ratings = read_ratings(data_dir, movies)
+    training = sampled(ratings, sample)
 
     step("fit")
-    left, right = cf_factors(ratings, len(ratings.time))
-    n_ratings = np.bincount(ratings.item, minlength=ratings.n_items)
-    now = np.array([ratings.time[-1] + 1])
+    left, right = cf_factors(training, len(training.time))
+    n_ratings = np.bincount(training.item, minlength=training.n_items)
+    now = np.array([training.time[-1] + 1])
     model = Recommender(
         movie_ids=movies.movie_id.to_numpy(),
         titles=movies.title.tolist(),
@@ -230,17 +241,17 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         genre_matrix=genre_matrix(movies),
         left=left,
         right=right,
-        popularity=trend(ratings, now, n_ratings.astype(float))[0],
+        popularity=trend(training, now, n_ratings.astype(float))[0],
         n_ratings=n_ratings,
         index={int(m): i for i, m in enumerate(movies.movie_id)},
         titles_pt_BR=read_titles_pt_BR(data_dir),
     )
 
     step("evaluate")
-    metrics = evaluate(ratings, model.genre_matrix)
+    metrics = evaluate(ratings, training, model.genre_matrix)
     dataset = {
         "name": "MovieTweetings 100K snapshot (Dooms, De Pessemier & Martens, 2013)",
-        "rows": int(len(ratings.time)),
+        "rows": int(len(training.time)),
         "license": "MIT",
         "source": "github.com/sidooms/MovieTweetings snapshots/100K, via phanvinh0526/movie_tweetings@74e0872",
     }
@@ -254,15 +265,18 @@ def train(data_dir: Path, sample: float = 1.0, step: Step = no_progress) -> Trai
         "genre_weight": GENRE_WEIGHT,
         "cf_weight": CF_WEIGHT,
         "all_time_weight": ALL_TIME_WEIGHT,
-        "users": ratings.n_users,
+        "users": len(np.unique(training.user)),
         "movies": ratings.n_items,
     }
     return Trained(model=model, metrics=metrics, dataset=dataset, params=params)
 
 
-def evaluate(ratings: Ratings, genres: sp.csr_matrix) -> dict:
+def evaluate(ratings: Ratings, training: Ratings, genres: sp.csr_matrix) -> dict:
     """HR@10 and NDCG@10 for the last liked rating of every user with >= 5 ratings.
 
+    The held-out ratings, and each test user's own ratings before theirs, come from all
+    ``ratings``; what is fitted or counted (CF, trend, popularity) from ``training`` only,
+    so a sample changes the model measured, never what it is measured on.
     Every unrated movie is a candidate. No leakage: trend, recent and all-time
     popularity are counted at the exact test time; the CF part is fitted on the
     ratings before the test day (UTC), so test users are grouped by day.
@@ -276,7 +290,7 @@ def evaluate(ratings: Ratings, genres: sp.csr_matrix) -> dict:
     days = ratings.time // DAY
     for day in np.unique(days[tests]):
         group = tests[days[tests] == day]
-        for name, rank in rank_day(ratings, group, int(np.searchsorted(days, day)), by_user, first, genres).items():
+        for name, rank in rank_day(ratings, training, group, int(day * DAY), by_user, first, genres).items():
             ranks[name].append(rank)
     return summarise({name: np.concatenate(parts) for name, parts in ranks.items()})
 
@@ -290,9 +304,9 @@ def held_out(ratings: Ratings) -> np.ndarray:
     return np.sort(last[(counts >= MIN_RATINGS) & (last >= 0)])
 
 
-def rank_day(ratings: Ratings, tests: np.ndarray, cut: int, by_user: np.ndarray, first: np.ndarray,
-             genres: sp.csr_matrix) -> dict[str, np.ndarray]:
-    """0-based rank of each held-out movie among the user's unrated movies, per scorer."""
+def rank_day(ratings: Ratings, training: Ratings, tests: np.ndarray, start: int, by_user: np.ndarray,
+             first: np.ndarray, genres: sp.csr_matrix) -> dict[str, np.ndarray]:
+    """0-based rank of each held-out movie among the user's unrated movies, per scorer; the day begins at ``start``."""
     n, users, target = len(tests), ratings.user[tests], ratings.item[tests]
     rows, events = spans(first[users], first[users + 1])
     events = by_user[events]
@@ -302,14 +316,15 @@ def rank_day(ratings: Ratings, tests: np.ndarray, cut: int, by_user: np.ndarray,
     liked_weight = before & (ratings.rating[events] >= LIKED)
     liked = sp.csr_matrix((liked_weight.astype(float), (rows, ratings.item[events])), shape=shape)
     now = ratings.time[tests]
-    earlier = np.bincount(ratings.item[:cut], minlength=ratings.n_items)
-    all_time = earlier + decayed_counts(ratings, now, np.full(n, ratings.time[cut]), 1.0, decay=False)
-    recent = decayed_counts(ratings, now, now - int(RECENT_DAYS * DAY), 1.0, decay=False)
+    cut = int(np.searchsorted(training.time, start))
+    earlier = np.bincount(training.item[:cut], minlength=ratings.n_items)
+    all_time = earlier + decayed_counts(training, now, np.full(n, start), 1.0, decay=False)
+    recent = decayed_counts(training, now, now - int(RECENT_DAYS * DAY), 1.0, decay=False)
     cf = np.zeros(shape)
     if cut > 0:
-        left, right = cf_factors(ratings, cut)
+        left, right = cf_factors(training, cut)
         cf = (liked @ left @ right).toarray()
-    popularity = trend(ratings, now, all_time)
+    popularity = trend(training, now, all_time)
     scores = {
         "model": blend(popularity, cf, genre_affinity(liked, genres), excluded),
         "all_time_popularity": all_time,
