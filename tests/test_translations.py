@@ -1,5 +1,6 @@
 """The pages in Brazilian Portuguese and English (issue 26): the catalog has every message of the sources, each
-page speaks the chosen language from top to bottom, the `lang` cookie wins over the browser, the API stays English."""
+page speaks the chosen language from top to bottom, the `lang` cookie wins over the browser, and the API's problems
+speak the reader's language (its data stays as it is)."""
 from __future__ import annotations
 
 import html
@@ -15,7 +16,7 @@ from flask_babel import force_locale, gettext
 
 from mlapi import errors
 from mlapi.catalog import USE_CASES
-from mlapi.web.i18n import ERROR_PAGE_WORDS
+from mlapi.web.i18n import STATUS_PHRASES
 from tests.servers import ROOT
 
 TRANSLATIONS = ROOT / "src" / "mlapi" / "translations"
@@ -125,9 +126,9 @@ def test_use_case_titles_descriptions_and_error_pages_are_in_the_catalog(app):
         for use_case in USE_CASES:
             assert gettext(use_case.title) != use_case.title
             assert gettext(use_case.description) != use_case.description
-        for status in (400, 404, 405, 408, 500):  # what an error known only by its status says on a page
-            assert errors.DETAILS[status] in ERROR_PAGE_WORDS and HTTPStatus(status).phrase in ERROR_PAGE_WORDS
-        assert all(gettext(words) != words for words in ERROR_PAGE_WORDS)
+        for status in errors.DETAILS:  # what an error known only by its status says
+            assert gettext(errors.DETAILS[status]) != errors.DETAILS[status] and HTTPStatus(status).phrase in STATUS_PHRASES
+        assert all(gettext(words) != words for words in STATUS_PHRASES)
 
 
 # (b) the pages
@@ -231,9 +232,47 @@ def test_the_browser_s_first_language_the_pages_speak(client, accepted, shown):
     assert f'<html lang="{shown}">' in page
 
 
-def test_the_api_stays_english(client):
+def test_the_api_s_answers_stay_english_and_its_problems_speak_the_reader_s_language(client):
     models = client.get("/api/v1/models", headers=PORTUGUESE)
-    assert "Accept-Language" not in models.vary
-    assert "Sentiment analysis" in models.get_data(as_text=True)
-    refused = client.post("/api/v1/sentiment", json={}, headers=PORTUGUESE)
-    assert refused.status_code == 422 and refused.json["detail"].isascii()
+    assert "Accept-Language" not in models.vary and "Sentiment analysis" in models.get_data(as_text=True)  # data
+    body = {"tweet": "late again", "texts": ["", 5]}
+    english = client.post("/api/v1/sentiment", json=body, headers=ENGLISH).json
+    refused = client.post("/api/v1/sentiment", json=body, headers=PORTUGUESE)
+    said = refused.json
+    assert refused.status_code == 422 and refused.headers["Content-Language"] == "pt-BR"
+    assert {"Accept-Language", "Cookie"} <= set(refused.vary)
+    assert said["code"] == english["code"] == "validation_failed" and said["title"] == "Entidade não processável"
+    assert said["detail"].startswith("Corrija estes campos e envie de novo: ") and "tweet" in said["detail"]
+    assert said["errors"]["tweet"] == ["Campo desconhecido; você quis dizer 'text'?"]
+    assert english["errors"]["tweet"] == ["Unknown field; did you mean 'text'?"]
+    assert said["errors"]["texts"]["0"] != english["errors"]["texts"]["0"]
+    assert said["errors"]["texts"]["1"] == ["Não é um texto válido."]
+
+
+@pytest.mark.parametrize(("request_args", "status"), [
+    ({"path": "/api/v1/sentiment", "data": "{", "content_type": "application/json"}, 400),
+    ({"path": "/api/v1/nope"}, 404),
+    ({"path": "/api/v1/models/sentiment/active", "method": "PUT", "json": {"version": "v1"}}, 401),
+    ({"path": "/api/v1/sentiment", "data": "text", "content_type": "text/plain"}, 415),
+    ({"path": "/api/v1/demand", "json": {"history": [{"date": "06/01/2012", "sales": 1}]}}, 422),
+    ({"path": "/api/v1/recommend", "json": {"liked": [1, 1]}}, 422),
+])
+def test_each_kind_of_problem_in_portuguese(client, request_args, status):
+    request_args = {"method": "POST", **request_args}
+    english = client.open(**request_args, headers=ENGLISH)
+    said = client.open(**request_args, headers=PORTUGUESE)
+    assert english.status_code == said.status_code == status and said.json["code"] == english.json["code"]
+    assert said.json["detail"] != english.json["detail"], english.json["detail"]
+    assert said.json["title"] != english.json["title"]
+    left = [message for messages in leaves(said.json.get("errors")) for message in [messages]
+            if message in leaves(english.json.get("errors"))]
+    assert not left, left
+
+
+def leaves(said) -> list[str]:
+    """Every message of a problem's ``errors``."""
+    if isinstance(said, dict):
+        return [message for value in said.values() for message in leaves(value)]
+    if isinstance(said, list):
+        return [message for value in said for message in leaves(value)]
+    return [said] if isinstance(said, str) else []

@@ -2,7 +2,8 @@
 
 Under ``/api/`` an error is RFC 9457 problem details (``application/problem+json``) with a stable
 machine-readable ``code`` beside the sentence for people (``detail``), so a client never parses prose;
-elsewhere it is a friendly HTML page. Neither ever shows a traceback.
+elsewhere it is a friendly HTML page. Neither ever shows a traceback. Both speak the reader's language
+(``Accept-Language``, or the ``lang`` cookie: :mod:`mlapi.web.i18n`); ``code`` never changes with it.
 """
 from __future__ import annotations
 
@@ -14,17 +15,20 @@ from typing import Any
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
+from mlapi.web.i18n import language_tag, translate
+from mlapi.words import N_
+
 log = logging.getLogger(__name__)
 
 DETAILS = {
-    400: "The request could not be understood.",
-    404: "There is no such resource; check the path (the API lives under /api/v1).",
-    405: "This endpoint does not accept that method.",
-    408: "The request did not arrive in time: send it again, without pausing.",
-    413: "The request body is larger than this endpoint accepts.",
-    415: "Send the body as JSON with 'Content-Type: application/json'.",
-    429: "Too many requests: the limit is {limit}. Retry after the seconds in the Retry-After header.",
-    500: "Something went wrong on our side; the request id identifies it in our logs.",
+    400: N_("The request could not be understood."),
+    404: N_("There is no such resource; check the path (the API lives under /api/v1)."),
+    405: N_("This endpoint does not accept that method."),
+    408: N_("The request did not arrive in time: send it again, without pausing."),
+    413: N_("The request body is larger than this endpoint accepts."),
+    415: N_("Send the body as JSON with 'Content-Type: application/json'."),
+    429: N_("Too many requests: the limit is {limit}. Retry after the seconds in the Retry-After header."),
+    500: N_("Something went wrong on our side; the request id identifies it in our logs."),
 }
 
 
@@ -84,16 +88,18 @@ def problem(status: int, detail: str, errors: dict[str, Any] | None = None, code
     """An ``application/problem+json`` response (RFC 9457), with ``code`` (by default the status's name)."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": translate(HTTPStatus(status).phrase),
         "status": status,
         "code": code or status_code(status),
-        "detail": detail,
+        "detail": translate(detail),
     }
     if errors:
-        body["errors"] = errors
+        body["errors"] = translate(errors)
     response = jsonify(body)
     response.status_code = status
     response.mimetype = "application/problem+json"
+    response.content_language.add(language_tag())
+    response.vary.update(("Accept-Language", "Cookie"))
     return response
 
 
@@ -116,7 +122,8 @@ def handle_http_exception(error: HTTPException) -> Response:
     status = error.code or 500
     detail = DETAILS.get(status, HTTPStatus(status).description).format(limit=error.description)
     if status == 413 and request.max_content_length:
-        detail = f"{detail[:-1]}: at most {request.max_content_length:,} bytes. Send less, or a smaller batch."
+        detail = N_("The request body is larger than this endpoint accepts: at most {limit:,} bytes. Send less, or a "
+                    "smaller batch.").format(limit=request.max_content_length)
     response = render_error(status, detail)
     if status == 405 and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)

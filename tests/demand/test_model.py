@@ -142,7 +142,7 @@ def test_check_history_accepts_a_clean_history_and_names_each_problem():
     assert model.check_history(good) is None
     assert "at least 65 weeks" in model.check_history(good[1:])
     duplicated = good + [{"date": good[10]["date"], "sales": 5.0}]
-    assert model.check_history(duplicated) == f"duplicate date {good[10]['date'].isoformat()}"
+    assert model.check_history(duplicated) == f"Duplicate date {good[10]['date'].isoformat()}."
     gap = good[:30] + weekly(good[30]["date"] + dt.timedelta(weeks=1), sales[30:])
     assert "one week apart" in model.check_history(gap)
     daily = [{"date": start + dt.timedelta(days=day), "sales": 1.0} for day in range(model.MIN_HISTORY)]

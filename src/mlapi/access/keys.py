@@ -41,7 +41,7 @@ from mlapi.access.cors import is_preflight
 from mlapi.errors import MlapiError
 from mlapi.storage.database import db
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, DatabaseUnavailable, Outage, deadline
-from mlapi.web.i18n import N_
+from mlapi.words import N_
 
 ROLES = ("client", "admin")
 KEY_PREFIX = "mlapi"
@@ -141,11 +141,11 @@ def presented_key(req: Request) -> str | None:
     if header is not None:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
-            raise Unauthorized("Send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'.")
+            raise Unauthorized(N_("Send the key as 'Authorization: Bearer <key>' or 'X-API-Key: <key>'."))
         return key.strip()
     key = req.headers.get("X-API-Key")
     if key is not None and not key.strip():
-        raise Unauthorized("The X-API-Key header is empty: send your key in it, or leave the header out.")
+        raise Unauthorized(N_("The X-API-Key header is empty: send your key in it, or leave the header out."))
     return key.strip() if key is not None else None
 
 
@@ -219,8 +219,8 @@ class VerifiedKeys:
         """
         if entry is not None and time.monotonic() - entry[0] < self.grace:
             return entry[1], entry[2]
-        raise DatabaseUnavailable("The API key cannot be checked right now: the database is unreachable. "
-                                  "Try again in a few seconds.")
+        raise DatabaseUnavailable(N_("The API key cannot be checked right now: the database is unreachable. "
+                                     "Try again in a few seconds."))
 
 
 def required_role(app: Flask, req: Request) -> str:
@@ -245,9 +245,11 @@ def authenticate() -> None:
     if key is not None:
         found = extensions.verified_keys(app).caller(key)
         if found is None:
-            anonymous = ", or leave the key out to use the anonymous tier" if app.config["ALLOW_ANONYMOUS"] else ""
-            raise Unauthorized(f"The API key is unknown, revoked or expired; ask whoever gave it to you for a new "
-                               f"one{anonymous}.")
+            if app.config["ALLOW_ANONYMOUS"]:
+                raise Unauthorized(N_("The API key is unknown, revoked or expired; ask whoever gave it to you for a "
+                                      "new one, or leave the key out to use the anonymous tier."))
+            raise Unauthorized(N_("The API key is unknown, revoked or expired; ask whoever gave it to you for a new "
+                                  "one."))
     else:
         found = None if api else session_caller(app)
     if found is not None:
@@ -258,12 +260,12 @@ def authenticate() -> None:
     role = state.caller.role
     if api and required_role(app, req) == "admin":
         if role == "anonymous":
-            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+            raise Unauthorized(N_("This endpoint needs an API key: send 'Authorization: Bearer <key>'."))
         if role != "admin":
-            raise Forbidden("This endpoint needs an admin key; yours is a client key.")
+            raise Forbidden(N_("This endpoint needs an admin key; yours is a client key."))
     elif role == "anonymous" and not app.config["ALLOW_ANONYMOUS"]:
         if api:
-            raise Unauthorized("This endpoint needs an API key: send 'Authorization: Bearer <key>'.")
+            raise Unauthorized(N_("This endpoint needs an API key: send 'Authorization: Bearer <key>'."))
         if req.use_case is not None:
             raise KeyNeeded(N_("This service needs an API key: enter yours to use its pages."))
 

@@ -41,6 +41,7 @@ from mlapi.access.cors import is_preflight
 from mlapi.access.keys import Caller
 from mlapi.errors import MlapiError, ValidationFailed, handle_http_exception, handle_mlapi_error
 from mlapi.observability.metrics import ratelimit_failures_total
+from mlapi.words import N_
 
 UNLIMITED_ENDPOINTS = {"api.health", "web.metrics_text"}  # probes; the live view is limited like pages
 STORAGE_EXAMPLES = "mlapi+lmdb:////absolute/folder on one machine, redis://host:6379/0 across instances"
@@ -257,8 +258,8 @@ def charge_items(count: int, batch_field: str) -> None:
         return
     limit = caller_item_limit(state.caller, app.config)
     if count > limit.amount:
-        message = (f"{count} items are more than your limit of {limit.amount} items per {limit_period(limit)}: "
-                   f"send them in batches of at most {limit.amount}.")
+        message = N_("{count} items are more than your limit of {limit} items per {period}: send them in batches of "
+                     "at most {limit}.").format(count=count, limit=limit.amount, period=limit_period(limit))
         raise BatchOverLimit(message, {batch_field: [message]})
     identity = caller_identity(state.caller, req)
     if state.window_counted:  # a page: its request was counted as it arrived
@@ -272,9 +273,10 @@ def charge_items(count: int, batch_field: str) -> None:
             raise TooManyRequests(str(state.window.limit))
     if window is not None and window.exceeded:
         state.items_window = window._replace(count=window.count - count)
-        raise ItemsExhausted(f"{count} items do not fit in what is left of your limit of {limit.amount} items per "
-                             f"{limit_period(limit)} ({state.items_window.remaining}); retry after the seconds "
-                             "in the Retry-After header, or send a smaller batch.")
+        raise ItemsExhausted(N_("{count} items do not fit in what is left of your limit of {limit} items per {period} "
+                                "({left}); retry after the seconds in the Retry-After header, or send a smaller "
+                                "batch.").format(count=count, limit=limit.amount, period=limit_period(limit),
+                                                 left=state.items_window.remaining))
     state.items_window = window
 
 

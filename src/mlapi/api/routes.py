@@ -26,6 +26,7 @@ from mlapi.serving.prediction import json_payload, load
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.usecase import UseCase
+from mlapi.words import N_
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -91,7 +92,8 @@ def activate(name: str):
     try:
         registry.activate(name, version)
     except ArtifactRefused as refused:
-        raise ValidationFailed(f"{refused}; the active version is unchanged.", {"version": [str(refused)]}) from None
+        reason = N_("{reason}; the active version is unchanged.").format(reason=refused)
+        raise ValidationFailed(reason, {"version": [str(refused)]}) from None
     return jsonify(card_of(name))
 
 
@@ -107,17 +109,17 @@ def publish_version(name: str):
     use_case_named(name)
     caller = request.state.caller
     if caller.role == "anonymous":
-        raise Unauthorized("Publishing needs a key that may publish: send 'Authorization: Bearer <key>'.")
+        raise Unauthorized(N_("Publishing needs a key that may publish: send 'Authorization: Bearer <key>'."))
     if not caller.may_publish:
-        raise Forbidden("This key may not publish models; an admin can create one that may: "
-                        "flask --app mlapi keys create NAME --publish")
+        raise Forbidden(N_("This key may not publish models; an admin can create one that may: "
+                           "flask --app mlapi keys create NAME --publish"))
     if request.mimetype != "multipart/form-data":
-        raise WrongContentType("Send the model as multipart form data: curl -F model=@model.skops -F note='...'")
+        raise WrongContentType(N_("Send the model as multipart form data: curl -F model=@model.skops -F note='...'"))
     note = load(PublishForm(only=("note",)), {"note": request.form.get("note", "").strip()})["note"]
     upload = request.files.get("model")
     if upload is None or not upload.filename:
-        raise ValidationFailed("Attach the skops file in a multipart field named 'model': curl -F model=@model.skops",
-                               {"model": ["No file sent."]})
+        raise ValidationFailed(N_("Attach the skops file in a multipart field named 'model': curl -F "
+                                  "model=@model.skops"), {"model": [N_("No file sent.")]})
     card = publish(registry, current_app.config, name, upload.stream, note, caller.name, caller.role)
     response = jsonify({"name": name, **version_entry(card)})
     response.status_code, response.headers["Location"] = 201, f"/api/v1/models/{name}"
@@ -131,15 +133,18 @@ def delete_version(name: str, version: str):
     use_case_named(name)
     caller = request.state.caller
     if caller.role == "anonymous":
-        raise Unauthorized("Deleting a version needs a key: send 'Authorization: Bearer <key>'.")
+        raise Unauthorized(N_("Deleting a version needs a key: send 'Authorization: Bearer <key>'."))
     if version not in registry.folders(name):
-        raise NotFound(f"{name} has no version {version}; GET /api/v1/models/{name} lists them.")
+        raise NotFound(N_("{name} has no version {version}; GET /api/v1/models/{name} lists them.").format(
+            name=name, version=version))
     if caller.role != "admin" and registry.card(name, version).get("publisher") != caller.name:
-        raise Forbidden(f"Only an admin or the key that published {name} {version} may delete it.")
+        raise Forbidden(N_("Only an admin or the key that published {name} {version} may delete it.").format(
+            name=name, version=version))
     try:
         registry.delete(name, version)
     except ArtifactRefused as refused:
-        raise ValidationFailed(f"{refused}.", {"version": [str(refused)]}) from None
+        reason = N_("Not deleted: {reason}.").format(reason=refused)
+        raise ValidationFailed(reason, {"version": [str(refused)]}) from None
     return jsonify(card_of(name))
 
 
@@ -166,7 +171,7 @@ def use_case_named(name: str) -> UseCase:
     """
     use_case = registry.use_cases.get(name)
     if use_case is None:
-        raise NotFound(f"There is no model named '{name}'; GET /api/v1/models lists them.")
+        raise NotFound(N_("There is no model named '{name}'; GET /api/v1/models lists them.").format(name=name))
     return use_case
 
 

@@ -2,6 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from mlapi.publishing.publish import MAX_NOTE
+from mlapi.words import N_
 
 
 class Health(Schema):
@@ -93,7 +94,7 @@ class ModelCard(Schema):
 
 
 class ActivateRequest(Schema):
-    version = fields.String(required=True, validate=validate.Regexp(r"^v\d+$", error="Versions look like 'v2'."),
+    version = fields.String(required=True, validate=validate.Regexp(r"^v\d+$", error=N_("Versions look like 'v2'.")),
                             metadata={"example": "v1"})
 
 

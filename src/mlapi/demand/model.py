@@ -38,6 +38,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import ThreadpoolController
 
 from mlapi.usecase import Step, Trained, no_progress
+from mlapi.words import N_
 
 DATA_FILE = "walmart_sales_weekly.csv"
 SEASON = 52  # weeks in a year, the seasonal lag
@@ -375,18 +376,19 @@ def check_history(history: list[dict]) -> str | None:
     any weekday), finite sales, and a positive mean over the last 52 weeks.
     """
     if len(history) < MIN_HISTORY:
-        return f"needs at least {MIN_HISTORY} weeks of history, got {len(history)}"
+        return N_("Needs at least {needed} weeks of history, got {got}.").format(needed=MIN_HISTORY, got=len(history))
     sales, dates = history_arrays(history)
     gaps = np.diff(dates)
     if np.any(gaps == np.timedelta64(0, "D")):
-        return f"duplicate date {dates[1:][gaps == np.timedelta64(0, 'D')][0]}"
+        return N_("Duplicate date {date}.").format(date=dates[1:][gaps == np.timedelta64(0, "D")][0])
     if np.any(gaps != WEEK):
         first = np.flatnonzero(gaps != WEEK)[0]
-        return f"dates must be evenly spaced one week apart ({dates[first]} is followed by {dates[first + 1]})"
+        return N_("Dates must be evenly spaced one week apart ({date} is followed by {next}).").format(
+            date=dates[first], next=dates[first + 1])
     if not np.all(np.isfinite(sales)):
-        return "sales must be finite numbers"
+        return N_("Sales must be finite numbers.")
     if sales[-SEASON:].mean() <= 0:
-        return "the mean of the sales over the last 52 weeks must be positive"
+        return N_("The mean of the sales over the last 52 weeks must be positive.")
     return None
 
 

@@ -14,17 +14,18 @@ from mlapi.demand.model import (
     series_list,
 )
 from mlapi.errors import ValidationFailed
+from mlapi.words import N_
 
 MAX_WEEKS = 1000
-DATE_RANGE = f"Must be a date from {FIRST_DATE} to {LAST_DATE}."
-SALES_RANGE = f"Must be a number from {-MAX_SALES:g} to {MAX_SALES:g}."
+DATE_RANGE = N_("Must be a date from {first} to {last}.").format(first=FIRST_DATE, last=LAST_DATE)
+SALES_RANGE = N_("Must be a number from {low:g} to {high:g}.").format(low=-MAX_SALES, high=MAX_SALES)
 
 
 class Week(Schema):
     """One week's sales; NaN, infinities and a number too large for a float all get the range message."""
 
     date = fields.Date(required=True, validate=validate.Range(FIRST_DATE, LAST_DATE, error=DATE_RANGE),
-                       error_messages={"invalid": "Not a valid date: write it as YYYY-MM-DD, e.g. 2012-01-06."},
+                       error_messages={"invalid": N_("Not a valid date: write it as YYYY-MM-DD, e.g. 2012-01-06.")},
                        metadata={"description": f"ISO date of the week, {FIRST_DATE} to {LAST_DATE}, e.g. 2012-01-06."})
     sales = fields.Float(required=True, allow_nan=False,
                          error_messages={"too_large": SALES_RANGE, "special": SALES_RANGE},
@@ -45,9 +46,9 @@ class DemandRequest(Schema):
     @validates_schema
     def one_of_series_or_history(self, data: dict, **kwargs) -> None:
         if ("series" in data) == ("history" in data):
-            raise ValidationError("Send either 'series' or 'history', not both and not neither.", "_schema")
+            raise ValidationError(N_("Send either 'series' or 'history', not both and not neither."), "_schema")
         if "history" in data and (problem := check_history(data["history"])):
-            raise ValidationError(f"{problem[0].upper()}{problem[1:]}.", "history")
+            raise ValidationError(problem, "history")
 
     @post_load
     def to_items(self, data: dict, **kwargs) -> dict:
@@ -62,7 +63,8 @@ def check_known_series(model, items: list[dict]) -> None:
     known = [entry["id"] for entry in series_list(model)]
     for item in items:
         if "series" in item and item["series"] not in known:
-            message = f"Unknown series {item['series']!r}; known: {', '.join(known)}."
+            message = N_("Unknown series {series}; known: {known}.").format(series=repr(item["series"]),
+                                                                            known=", ".join(known))
             raise ValidationFailed(message, {"series": [message]})
 
 
@@ -78,8 +80,8 @@ def finite_forecasts(model, items: list[dict]) -> list[dict]:
     weeks = [week for result in results for week in result["forecast"]]
     if all(math.isfinite(week[key]) for week in weeks for key in ("sales", "lower", "upper")):
         return results
-    message = ("This history's forecast is not a finite number: the mean of its last 52 weeks is too small "
-               "next to its other sales; send sales of similar sizes.")
+    message = N_("This history's forecast is not a finite number: the mean of its last 52 weeks is too small "
+                 "next to its other sales; send sales of similar sizes.")
     raise ValidationFailed(message, {"history": [message]})
 
 

@@ -31,17 +31,18 @@ from mlapi.fraud.model import (
 )
 from mlapi.publishing.estimators import check_binary, described, probability_of_one
 from mlapi.usecase import ContractBroken, Evaluation, Publishing, shares
+from mlapi.words import N_
 
 PER_COLUMN = (StandardScaler, MinMaxScaler, MaxAbsScaler, RobustScaler)  # affine per column: linear stays linear
 
-CONTRACT = (
+CONTRACT = N_(
     "A fitted binary scikit-learn classifier with predict_proba over the 30 features Time, V1 .. V28, Amount, "
     "in that order as a NumPy array, or as a DataFrame with those column names; classes_ 0 (legitimate) and "
     "1 (fraud), the dataset's Class. The server chooses its threshold on the validation split (best recall "
-    f"at precision >= {PRECISION_FLOOR}, else best F1) and measures it on the test split of "
+    "at precision >= {precision_floor}, else best F1) and measures it on the test split of "
     "data/fraud/creditcard_sample.csv: test = train_test_split(frame, test_size=0.2, random_state=42, "
     "stratify=Class), then validation = 25% of the rest the same way. Train on the remaining 60%."
-)
+).format(precision_floor=PRECISION_FLOOR)
 
 
 @dataclass
@@ -77,13 +78,24 @@ def is_linear(estimator: Any) -> bool:
 
 def check(estimator: Any, items: list[dict]) -> None:
     """The contract: P(fraud) for rows of the 30 features, by position or by name; the example's first."""
-    check_binary(estimator, len(FEATURES), "0 legitimate, 1 fraud: the dataset's Class")
+    check_binary(estimator, len(FEATURES), N_("0 legitimate, 1 fraud: the dataset's Class"))
     names = getattr(estimator, "feature_names_in_", None)
     if names is not None and sorted(map(str, names)) != sorted(FEATURES):
         missing = sorted(set(FEATURES) - set(map(str, names)))
         unknown = sorted(set(map(str, names)) - set(FEATURES))
-        raise ContractBroken(f"The model was fitted on columns the API does not send: missing {missing or 'none'}, "
-                             f"unknown {unknown or 'none'}; fit on Time, V1 .. V28, Amount.")
+        if missing and unknown:
+            message = N_("The model was fitted on columns the API does not send: missing {missing}, unknown "
+                         "{unknown}; fit on Time, V1 .. V28, Amount.")
+        elif missing:
+            message = N_("The model was fitted on columns the API does not send: missing {missing}, unknown none; "
+                         "fit on Time, V1 .. V28, Amount.")
+        elif unknown:
+            message = N_("The model was fitted on columns the API does not send: missing none, unknown {unknown}; "
+                         "fit on Time, V1 .. V28, Amount.")
+        else:  # the same columns, one of them twice
+            message = N_("The model was fitted on columns the API does not send: missing none, unknown none; "
+                         "fit on Time, V1 .. V28, Amount.")
+        raise ContractBroken(message.format(missing=missing, unknown=unknown))
     x = np.array([[item["transaction"][name] for name in FEATURES] for item in items], dtype=float)
     probability_of_one(fed(estimator), x)
 

@@ -3,6 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.fraud.model import FEATURES
 from mlapi.serving.payloads import SingleOrBatch
+from mlapi.words import N_
 
 MAX_BATCH = 1000
 LIMIT = 1e308  # about float64's largest; a longer JSON integer arrives as a Python int with no float
@@ -13,9 +14,10 @@ class Number(fields.Float):
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError("Must be a number.")
+            raise ValidationError(N_("Must be a number."))
         if not abs(value) <= LIMIT:  # NaN compares false; an int compares exactly, without converting
-            raise ValidationError(f"Must be a finite number from -{LIMIT:g} to {LIMIT:g}.")
+            raise ValidationError(N_("Must be a finite number from {low:g} to {high:g}.").format(
+                low=-LIMIT, high=LIMIT))
         return float(value)
 
 

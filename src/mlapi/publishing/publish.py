@@ -31,6 +31,7 @@ import mlapi
 from mlapi.errors import MlapiError
 from mlapi.serving.registry import Registry, sha256_of
 from mlapi.serving.training import json_schema
+from mlapi.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,9 @@ def publishable(registry: Registry, name: str) -> None:
     """:raises PublishRefused: ``name`` takes no published models (the message names those that do)."""
     if registry.use_cases[name].publishing is None:
         taking = [other for other, use_case in registry.use_cases.items() if use_case.publishing]
-        raise PublishRefused(f"{name} does not take published models; {', '.join(taking)} do "
-                             "(docs/publishing.md says why and what each accepts).", "not_supported")
+        raise PublishRefused(N_("{name} does not take published models; {taking} do "
+                                "(docs/publishing.md says why and what each accepts).").format(
+                                    name=name, taking=", ".join(taking)), "not_supported")
 
 
 def check_quota(registry: Registry, config: dict, publisher: str | None, role: str) -> None:
@@ -82,9 +84,14 @@ def check_quota(registry: Registry, config: dict, publisher: str | None, role: s
         return
     mine = registry.published_by(publisher)
     if len(mine) >= cap:
-        listed = f" ({', '.join(mine)})" if mine else ""
-        raise PublishRefused(f"The key '{publisher}' may have at most {cap} published version(s) on disk and has "
-                             f"{len(mine)}: delete one first{listed}.", "quota")
+        if mine:
+            message = N_("The key '{publisher}' may have at most {cap} published version(s) on disk and has "
+                         "{count}: delete one first ({listed}).")
+        else:  # a cap of 0
+            message = N_("The key '{publisher}' may have at most {cap} published version(s) on disk and has "
+                         "{count}: delete one first.")
+        raise PublishRefused(message.format(publisher=publisher, cap=cap, count=len(mine), listed=", ".join(mine)),
+                             "quota")
 
 
 def publish(registry: Registry, config: dict, name: str, upload: IO[bytes], note: str = "",
@@ -136,11 +143,11 @@ def receive(upload: IO[bytes], path: Path, cap: int) -> int:
         while chunk := upload.read(CHUNK):
             size += len(chunk)
             if size > cap:
-                raise UploadTooLarge(f"The file is larger than the {cap:,} bytes a published model may be.",
-                                     "too_large")
+                raise UploadTooLarge(N_("The file is larger than the {cap:,} bytes a published model may be.")
+                                     .format(cap=cap), "too_large")
             out.write(chunk)
     if size == 0:
-        raise PublishRefused("The file is empty; attach the skops file in the field 'model'.", "empty")
+        raise PublishRefused(N_("The file is empty; attach the skops file in the field 'model'."), "empty")
     return size
 
 
@@ -175,8 +182,8 @@ def one_at_a_time(publisher: str | None) -> Iterator[None]:
     digest = hashlib.sha256(publisher.encode()).hexdigest()[:16]
     handle = locked(locks_folder() / f"key-{digest}")
     if handle is None:
-        raise PublishBusy(f"An upload of the key '{publisher}' is being checked already; send the next one when "
-                          "its answer has come.")
+        raise PublishBusy(N_("An upload of the key '{publisher}' is being checked already; send the next one when "
+                             "its answer has come.").format(publisher=publisher))
     try:
         yield
     finally:
@@ -202,7 +209,8 @@ def checking_slot(slots: int) -> Iterator[None]:
                 handle.close()  # closing releases the lock
             return
         if time.monotonic() > give_up:
-            raise PublishBusy(f"{slots} uploads are being checked right now; try again in a few seconds.")
+            raise PublishBusy(N_("{slots} uploads are being checked right now; try again in a few seconds.")
+                              .format(slots=slots))
         time.sleep(0.2)
 
 
@@ -231,8 +239,9 @@ def run_checks(config: dict, name: str, path: Path) -> dict[str, Any]:
                 os.killpg(child.pid, signal.SIGKILL)
                 child.communicate()
     if out is None:
-        raise PublishRefused(f"Checking the model took longer than {timeout:.0f} s, the limit: it is too slow to "
-                             "measure on the test split. Make it smaller or faster.", "too_slow")
+        raise PublishRefused(N_("Checking the model took longer than {timeout:.0f} s, the limit: it is too slow to "
+                                "measure on the test split. Make it smaller or faster.").format(timeout=timeout),
+                             "too_slow")
     try:
         report = json.loads(out)
     except ValueError:
@@ -242,14 +251,16 @@ def run_checks(config: dict, name: str, path: Path) -> dict[str, Any]:
         log.warning("publish check of %s ended with %s: %s", name, child.returncode,
                     said[-2000:].decode(errors="replace"))
         if child.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-            raise PublishRefused(f"Checking the model used more than its {timeout:.0f} s of CPU time: it is too "
-                                 "slow. Make it smaller or faster.", "too_slow")
+            raise PublishRefused(N_("Checking the model used more than its {timeout:.0f} s of CPU time: it is too "
+                                    "slow. Make it smaller or faster.").format(timeout=timeout), "too_slow")
         if b"MemoryError" in said or child.returncode < 0:
-            raise PublishRefused(f"Checking the model stopped (exit status {child.returncode}); it needs more than "
-                                 f"the {memory} MiB of memory allowed.", "too_much_memory")
-        raise PublishRefused(f"Checking the model stopped unexpectedly (exit status {child.returncode}); the "
-                             "server's log has the reason.", "crashed")
-    if not report["ok"]:
+            raise PublishRefused(N_("Checking the model stopped (exit status {status}); it needs more than "
+                                    "the {memory} MiB of memory allowed.").format(status=child.returncode,
+                                                                                  memory=memory),
+                                 "too_much_memory")
+        raise PublishRefused(N_("Checking the model stopped unexpectedly (exit status {status}); the "
+                                "server's log has the reason.").format(status=child.returncode), "crashed")
+    if not report["ok"]:  # the child's detail: English formatted from an N_ template (mlapi.publishing.sandbox)
         raise PublishRefused(report["detail"], report["problem"])
     return report
 

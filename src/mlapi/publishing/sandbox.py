@@ -30,6 +30,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from mlapi.words import N_  # a marker alone (mlapi imports nothing else): the parent translates the detail
+
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # what the archive's members add up to, unpacked
 MAX_MEMBERS = 100_000
 WARM_UP, TIMED = 3, 21  # predictions of the example: not timed, then timed (p50, p95)
@@ -66,32 +68,36 @@ def open_archive(path: Path) -> dict[str, Any]:
         start = handle.read(4)
     if not zipfile.is_zipfile(path):
         if start.startswith(PICKLE_STARTS):
-            raise Refused("not_skops", "The file is a pickle, which mlapi never loads: it can run any code. Save "
-                                       "the model with skops instead: skops.io.dump(model, 'model.skops').")
+            raise Refused("not_skops", N_("The file is a pickle, which mlapi never loads: it can run any code. Save "
+                                          "the model with skops instead: skops.io.dump(model, 'model.skops')."))
         if start == ZIP_START:
-            raise Refused("damaged", "The file is damaged or truncated: it starts as a zip archive (a skops file) "
-                                     "but its end, the archive's directory, is missing. Upload it again.")
-        raise Refused("not_skops", "The file is not a skops file (a zip archive); save the model with "
-                                   "skops.io.dump(model, 'model.skops').")
+            raise Refused("damaged", N_("The file is damaged or truncated: it starts as a zip archive (a skops "
+                                        "file) but its end, the archive's directory, is missing. Upload it again."))
+        raise Refused("not_skops", N_("The file is not a skops file (a zip archive); save the model with "
+                                      "skops.io.dump(model, 'model.skops')."))
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
             unpacked = sum(member.file_size for member in members)
             if len(members) > MAX_MEMBERS or unpacked > MAX_UNPACKED_BYTES:
-                raise Refused("too_large", f"The archive unpacks to {unpacked:,} bytes in {len(members):,} files; "
-                                           f"the limit is {MAX_UNPACKED_BYTES:,} bytes in {MAX_MEMBERS:,} files.")
+                raise Refused("too_large", N_("The archive unpacks to {unpacked:,} bytes in {members:,} files; "
+                                              "the limit is {max_bytes:,} bytes in {max_members:,} files.").format(
+                                                  unpacked=unpacked, members=len(members),
+                                                  max_bytes=MAX_UNPACKED_BYTES, max_members=MAX_MEMBERS))
             if "schema.json" not in archive.namelist():
-                raise Refused("not_skops", "The zip archive has no schema.json: it is not a skops file; save the "
-                                           "model with skops.io.dump(model, 'model.skops').")
+                raise Refused("not_skops", N_("The zip archive has no schema.json: it is not a skops file; save "
+                                              "the model with skops.io.dump(model, 'model.skops')."))
             damaged = archive.testzip()  # reads every member, checking its CRC
             if damaged is not None:
-                raise Refused("damaged", f"The file is damaged: {damaged} fails its checksum. Upload it again.")
+                raise Refused("damaged", N_("The file is damaged: {member} fails its checksum. Upload it again.")
+                              .format(member=damaged))
             schema = json.loads(archive.read("schema.json"))
             if not isinstance(schema, dict):
-                raise Refused("not_skops", "The archive's schema.json is not a skops schema; save the model with "
-                                           "skops.io.dump(model, 'model.skops').")
+                raise Refused("not_skops", N_("The archive's schema.json is not a skops schema; save the model "
+                                              "with skops.io.dump(model, 'model.skops')."))
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError, RecursionError) as error:
-        raise Refused("damaged", f"The file is damaged or truncated ({error}); upload it again.") from None
+        raise Refused("damaged", N_("The file is damaged or truncated ({error}); upload it again.")
+                      .format(error=error)) from None
     return {"skops": version_text(schema.get("_skops_version")), "skops_protocol": version_text(schema.get("protocol")),
             "scikit-learn": version_text(first_value(schema, "_sklearn_version"))}
 
@@ -128,13 +134,15 @@ def read_model(path: Path) -> Any:
     try:
         return load_model(path, PUBLISHED_TYPES)
     except TypeNotAllowed as error:
-        raise Refused("type_not_allowed", f"The file names types mlapi does not load: {', '.join(error.types)}. "
-                                          "A published model may hold scikit-learn estimators and transformers, "
-                                          "NumPy and SciPy arrays and Python's plain values.") from None
+        raise Refused("type_not_allowed", N_("The file names types mlapi does not load: {types}. A published "
+                                             "model may hold scikit-learn estimators and transformers, NumPy and "
+                                             "SciPy arrays and Python's plain values.").format(
+                                                 types=", ".join(error.types))) from None
     except MemoryError:
         raise
     except Exception as error:
-        raise Refused("unreadable", f"skops cannot read the file: {type(error).__name__}: {error}") from None
+        raise Refused("unreadable", N_("skops cannot read the file: {error_type}: {error}").format(
+            error_type=type(error).__name__, error=error)) from None
 
 
 def inspect(name: str, path: Path, data_dir: Path, max_latency_ms: float) -> dict[str, Any]:
@@ -148,18 +156,18 @@ def inspect(name: str, path: Path, data_dir: Path, max_latency_ms: float) -> dic
     items = use_case.request_schema().load(use_case.example)["items"]
     try:
         publishing.check(estimator, items)
-    except ContractBroken as broken:
+    except ContractBroken as broken:  # its message is English formatted from an N_ template
         raise Refused("contract", str(broken)) from None
     except Exception as error:
-        raise Refused("example_failed", f"The model failed on the card's example: {type(error).__name__}: "
-                                        f"{error}") from None
+        raise Refused("example_failed", N_("The model failed on the card's example: {error_type}: {error}").format(
+            error_type=type(error).__name__, error=error)) from None
     try:
         evaluation = publishing.evaluate(estimator, data_dir)
     except ContractBroken as broken:
         raise Refused("contract", str(broken)) from None
     except Exception as error:
-        raise Refused("evaluation_failed", f"The model failed on the held-out test split: {type(error).__name__}: "
-                                           f"{error}") from None
+        raise Refused("evaluation_failed", N_("The model failed on the held-out test split: {error_type}: {error}")
+                      .format(error_type=type(error).__name__, error=error)) from None
     served = publishing.serve(estimator, evaluation.serving)
     timings = []
     try:
@@ -169,15 +177,17 @@ def inspect(name: str, path: Path, data_dir: Path, max_latency_ms: float) -> dic
             if run >= WARM_UP:
                 timings.append((time.perf_counter() - started) * 1000)
     except Exception as error:
-        raise Refused("example_failed", f"The model failed on the card's example: {type(error).__name__}: "
-                                        f"{error}") from None
+        raise Refused("example_failed", N_("The model failed on the card's example: {error_type}: {error}").format(
+            error_type=type(error).__name__, error=error)) from None
     wrong = use_case.response_schema().validate(results[0])
     if wrong:
-        raise Refused("contract", f"The model's answer does not have the use case's shape: {wrong}")
+        raise Refused("contract", N_("The model's answer does not have the use case's shape: {wrong}")
+                      .format(wrong=wrong))
     latency = {"p50": round(statistics.median(timings), 3), "p95": round(statistics.quantiles(timings, n=20)[-1], 3)}
     if latency["p50"] > max_latency_ms:
-        raise Refused("too_slow", f"The model takes {latency['p50']:g} ms to answer one {name} request (median "
-                                  f"of {TIMED}); the limit is {max_latency_ms:g} ms.")
+        raise Refused("too_slow", N_("The model takes {p50:g} ms to answer one {name} request (median of "
+                                     "{timed}); the limit is {limit:g} ms.").format(
+                                         p50=latency["p50"], name=name, timed=TIMED, limit=max_latency_ms))
     return {"ok": True, "metrics": evaluation.metrics, "label_shares": evaluation.label_shares,
             "description": evaluation.description, "dataset": evaluation.dataset,
             "explanation_method": evaluation.explanation_method, "serving": evaluation.serving,
@@ -208,7 +218,8 @@ def main(argv: list[str]) -> int:
         result = {"ok": False, "problem": refused.problem, "detail": refused.detail}
     except MemoryError:
         result = {"ok": False, "problem": "too_much_memory",
-                  "detail": f"Checking the model needed more than the {memory_mb} MiB of memory allowed."}
+                  "detail": N_("Checking the model needed more than the {memory} MiB of memory allowed.")
+                  .format(memory=memory_mb)}
     json.dump(result, report, default=plain)
     report.close()
     return 0

@@ -3,6 +3,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_load, val
 
 from mlapi.errors import ValidationFailed
 from mlapi.recommend.model import known_movie_ids
+from mlapi.words import N_
 
 MAX_RATINGS = 500
 MAX_K = 50
@@ -29,12 +30,13 @@ class RecommendRequest(Schema):
     @validates_schema
     def one_taste_each_movie_once(self, data: dict, **kwargs) -> None:
         if ("ratings" in data) == ("liked" in data):
-            raise ValidationError("Send either 'ratings' or 'liked', not both and not neither.", "_schema")
+            raise ValidationError(N_("Send either 'ratings' or 'liked', not both and not neither."), "_schema")
         ids = [r["movie_id"] for r in data["ratings"]] if "ratings" in data else data["liked"]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
             field = "ratings" if "ratings" in data else "liked"
-            raise ValidationError(f"Each movie once: {', '.join(map(str, repeated))} appear more than once.", field)
+            raise ValidationError(N_("Each movie once: {movies} appear more than once.").format(
+                movies=", ".join(map(str, repeated))), field)
 
     @post_load
     def to_items(self, data: dict, **kwargs) -> dict:
@@ -52,8 +54,9 @@ def check_known_movies(model, items: list[dict]) -> None:
     if unknown:
         listed = ", ".join(map(str, unknown))
         raise ValidationFailed(
-            f"Unknown movie ids: {listed}. Find ids with GET /api/v1/movies?q=<part of a title>.",
-            {"movie_id": [f"Unknown movie id {i}." for i in unknown]},
+            N_("Unknown movie ids: {movies}. Find ids with GET /api/v1/movies?q=<part of a title>.").format(
+                movies=listed),
+            {"movie_id": [N_("Unknown movie id {movie}.").format(movie=i) for i in unknown]},
         )
 
 

@@ -33,12 +33,13 @@ from mlapi.sentiment.model import (
     term_of,
 )
 from mlapi.usecase import ContractBroken, Evaluation, Publishing, shares
+from mlapi.words import N_
 
 SAME_COLUMNS = (TfidfTransformer, Normalizer, MaxAbsScaler)  # steps between vectoriser and classifier
 OCCLUDED_TERMS = 64  # distinct terms of one text an occlusion explanation weighs, the first ones
 OCCLUSION_BUDGET = 4096  # texts without a term, per request: a batch shares them out
 
-CONTRACT = (
+CONTRACT = N_(
     "A fitted scikit-learn classifier, usually a Pipeline, whose predict_proba takes a list of raw texts "
     "and whose classes_ are two or three of 'negative', 'neutral' and 'positive'. It is measured on the "
     "held-out 20% of data/sentiment/airline_tweets.csv (train_test_split with test_size=0.2, "
@@ -115,17 +116,22 @@ def linear_form(estimator: Any) -> SentimentModel | None:
 def check(estimator: Any, items: list[dict]) -> None:
     """The contract: class probabilities over the sentiment labels, for a list of texts (the example's)."""
     if not hasattr(estimator, "predict_proba"):
-        raise ContractBroken(f"The model (a {type(estimator).__name__}) has no predict_proba: sentiment needs a "
-                             "classifier that gives class probabilities, such as LogisticRegression.")
+        raise ContractBroken(N_("The model (a {model_type}) has no predict_proba: sentiment needs a classifier that "
+                                "gives class probabilities, such as LogisticRegression.").format(
+                                    model_type=type(estimator).__name__))
     classes = [str(label) for label in getattr(estimator, "classes_", [])]
     wrong = [label for label in classes if label not in CLASSES]
     if wrong or len(classes) < 2:
-        raise ContractBroken(f"The model's classes are {classes}; sentiment's are two or three of "
-                             f"{', '.join(CLASSES)}" + (f" (not {', '.join(wrong)})." if wrong else "."))
+        if wrong:
+            message = N_("The model's classes are {classes}; sentiment's are two or three of {allowed} (not "
+                         "{wrong}).")
+        else:
+            message = N_("The model's classes are {classes}; sentiment's are two or three of {allowed}.")
+        raise ContractBroken(message.format(classes=classes, allowed=", ".join(CLASSES), wrong=", ".join(wrong)))
     probabilities = np.asarray(estimator.predict_proba([item["text"] for item in items]))
     if probabilities.shape != (len(items), len(classes)):
-        raise ContractBroken(f"predict_proba gave an array of shape {probabilities.shape} for {len(items)} text(s); "
-                             f"expected ({len(items)}, {len(classes)}).")
+        raise ContractBroken(N_("predict_proba gave an array of shape {shape} for {rows} text(s); expected ({rows}, "
+                                "{width}).").format(shape=probabilities.shape, rows=len(items), width=len(classes)))
 
 
 def evaluate(estimator: Any, data_dir: Path) -> Evaluation:

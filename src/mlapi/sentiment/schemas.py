@@ -3,6 +3,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.sentiment.model import CLASSES
 from mlapi.serving.payloads import SingleOrBatch
+from mlapi.words import N_
 
 MAX_CHARS = 5000
 MAX_BATCH = 1000
@@ -11,7 +12,7 @@ MAX_BATCH = 1000
 def not_blank(text: str) -> None:
     """Refuse text that is only white space."""
     if not text.strip():
-        raise ValidationError("Must not be blank.")
+        raise ValidationError(N_("Must not be blank."))
 
 
 def is_plain_text(value: object) -> bool:

@@ -6,6 +6,23 @@ from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError, fields, post_load, validates_schema
 
+from mlapi.words import N_
+
+# marshmallow's own messages that a request can get, as marshmallow formats them: in the catalog, so a problem's
+# ``errors`` reach a Portuguese reader in Portuguese too (mlapi.web.i18n.translate finds them by these templates).
+MARSHMALLOW_MESSAGES = (
+    N_("Unknown field."), N_("Missing data for required field."), N_("Field may not be null."),
+    N_("Invalid input type."), N_("Invalid type."), N_("Invalid input."), N_("Invalid value."),
+    N_("Not a valid string."), N_("Not a valid integer."), N_("Not a valid number."), N_("Not a valid boolean."),
+    N_("Not a valid list."), N_("Not a valid mapping type."), N_("Not a valid date."), N_("Not a valid utf-8 string."),
+    N_("Number too large."), N_("Special numeric values (nan or infinity) are not permitted."),
+    N_("Length must be between {min} and {max}."), N_("Longer than maximum length {max}."),
+    N_("Shorter than minimum length {min}."), N_("Length must be {equal}."), N_("Must be one of: {choices}."),
+    N_("String does not match expected pattern."),
+    N_("Must be greater than or equal to {min} and less than or equal to {max}."),
+    N_("Must be greater than or equal to {min}."), N_("Must be less than or equal to {max}."),
+)
+
 
 class SingleOrBatch(Schema):
     """A request with one item in ``single`` or a list of them in ``batch``: exactly one of the two.
@@ -35,7 +52,8 @@ class SingleOrBatch(Schema):
     @validates_schema
     def single_or_batch(self, data: dict, **kwargs) -> None:
         if (self.single in data) == (self.batch in data):
-            message = f"Send either '{self.single}' or '{self.batch}', not both and not neither."
+            message = N_("Send either '{single}' or '{batch}', not both and not neither.").format(
+                single=self.single, batch=self.batch)
             raise ValidationError(message, "_schema")
 
     @post_load

@@ -22,6 +22,7 @@ from mlapi.server.http_guards import read_body
 from mlapi.serving.payloads import SingleOrBatch
 from mlapi.serving.registry import VERSION, ArtifactRefused, Loaded, Registry, registry
 from mlapi.usecase import UseCase
+from mlapi.words import N_
 
 SHOWN_FIELDS = 5
 
@@ -36,24 +37,28 @@ def json_payload() -> Any:
     req = request._get_current_object()  # one proxy lookup for both uses
     if not req.is_json:
         upload = req.use_case.upload_field if req.use_case else None
-        raise WrongContentType("Send the body as JSON with 'Content-Type: application/json'" + (
-            f", or the file itself as multipart form data: curl -F {upload}=@chest.png ..." if upload else "."))
+        raise WrongContentType(N_("Send the body as JSON with 'Content-Type: application/json', or the file itself as "
+                                  "multipart form data: curl -F {upload}=@chest.png ...").format(upload=upload)
+                               if upload else N_("Send the body as JSON with 'Content-Type: application/json'."))
     read_body(req)  # outside the try: a body cut short by a timeout is not invalid JSON (408, mlapi.errors)
     try:
         return req.get_json()
     except BadRequest:
-        raise InvalidJson("The request body is not valid JSON; check quotes, commas and brackets.") from None
+        raise InvalidJson(N_("The request body is not valid JSON; check quotes, commas and brackets.")) from None
     except RecursionError:
-        raise InvalidJson("The request body is nested too deeply to read.") from None
+        raise InvalidJson(N_("The request body is nested too deeply to read.")) from None
 
 
 def validation_detail(errors: dict[str, Any]) -> str:
     """One sentence naming the fields to fix, nested ones by their path (``transaction.Amount``, ``texts.3``)."""
     named = field_paths(errors)
     if not named:
-        return "The request body does not have the expected shape; see 'errors'."
-    more = f" and {len(named) - SHOWN_FIELDS} more" if len(named) > SHOWN_FIELDS else ""
-    return f"Fix these fields and send again: {', '.join(named[:SHOWN_FIELDS])}{more}."
+        return N_("The request body does not have the expected shape; see 'errors'.")
+    shown = ", ".join(named[:SHOWN_FIELDS])
+    if len(named) > SHOWN_FIELDS:
+        return N_("Fix these fields and send again: {fields} and {more} more.").format(
+            fields=shown, more=len(named) - SHOWN_FIELDS)
+    return N_("Fix these fields and send again: {fields}.").format(fields=shown)
 
 
 def field_paths(errors: dict[Any, Any], prefix: str = "") -> list[str]:
@@ -89,9 +94,9 @@ def name_the_accepted_fields(messages: dict[str, Any], schema: Schema) -> dict[s
         if said == ["Unknown field."] and accepted and hinted < SHOWN_FIELDS:
             hinted += 1
             close = difflib.get_close_matches(str(field), accepted, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else "this endpoint takes " + ", ".join(
-                f"'{name}'" for name in accepted) + "."
-            said = [f"Unknown field; {hint}"]
+            said = [N_("Unknown field; did you mean '{field}'?").format(field=close[0]) if close else
+                    N_("Unknown field; this endpoint takes {fields}.").format(
+                        fields=", ".join(f"'{name}'" for name in accepted))]
         named[field] = said
     return named
 
@@ -141,22 +146,24 @@ def chosen_version(models: Registry, name: str) -> Loaded:
     if version is None:
         return models.get(name)
     if not VERSION.fullmatch(version):
-        raise ValidationFailed("Versions look like 'v2'.", {"version": ["Versions look like 'v2'."]})
+        raise ValidationFailed(N_("Versions look like 'v2'."), {"version": [N_("Versions look like 'v2'.")]})
     serving = models.get(name)
     if version == serving.version:
         return serving
     if version not in models.versions(name):
-        raise NotFound(f"{name} has no version {version}; GET /api/v1/models/{name} lists them.")
+        raise NotFound(N_("{name} has no version {version}; GET /api/v1/models/{name} lists them.").format(
+            name=name, version=version))
     caller = request.state.caller
     if caller.role == "anonymous":
-        raise Unauthorized(f"Trying {name} {version}, which is not active, needs a key: an admin's or the one "
-                           "that published it.")
+        raise Unauthorized(N_("Trying {name} {version}, which is not active, needs a key: an admin's or the one "
+                              "that published it.").format(name=name, version=version))
     if caller.role != "admin" and models.card(name, version).get("publisher") != caller.name:
-        raise Forbidden(f"{name} {version} is not active: only an admin or the key that published it may try it.")
+        raise Forbidden(N_("{name} {version} is not active: only an admin or the key that published it may try "
+                           "it.").format(name=name, version=version))
     try:
         return models.trial(name, version)
     except ArtifactRefused as refused:
-        raise ModelUnavailable(f"{refused}.") from None
+        raise ModelUnavailable(N_("Cannot be tried now: {reason}.").format(reason=refused)) from None
 
 
 def uploaded_payload(field: str) -> dict[str, bytes]:
@@ -166,7 +173,8 @@ def uploaded_payload(field: str) -> dict[str, bytes]:
     """
     upload = request.files.get(field)
     if upload is None or not upload.filename:
-        raise ValidationFailed(f"Attach the file in a multipart field named '{field}'.", {field: ["No file sent."]})
+        raise ValidationFailed(N_("Attach the file in a multipart field named '{field}'.").format(field=field),
+                               {field: [N_("No file sent.")]})
     return {field: upload.read()}
 
 

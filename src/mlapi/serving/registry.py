@@ -43,6 +43,7 @@ from mlapi.storage.background import ProcessLoop
 from mlapi.storage.database import db
 from mlapi.storage.outages import BACKGROUND_DEADLINE_SECONDS, REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.usecase import Trained, UseCase
+from mlapi.words import N_
 
 log = logging.getLogger(__name__)
 
@@ -168,10 +169,12 @@ class Registry:
         try:
             card = self.card(name, version)
             if not (folder / MODEL_FILE).is_file() and (folder / PICKLE_FILE).is_file():
-                raise ArtifactRefused(f"{name} {version}: {PICKLE_FILE} is a pickle, which mlapi never loads; "
-                                      f"train again: flask --app mlapi train {name}")
+                raise ArtifactRefused(N_("{name} {version}: {file} is a pickle, which mlapi never loads; train again: "
+                                         "flask --app mlapi train {name}").format(name=name, version=version,
+                                                                                 file=PICKLE_FILE))
             if sha256_of(folder / MODEL_FILE) != card["sha256"]:
-                raise ArtifactRefused(f"{name} {version}: {MODEL_FILE} does not match the sha256 in its card")
+                raise ArtifactRefused(N_("{name} {version}: {file} does not match the sha256 in its card").format(
+                    name=name, version=version, file=MODEL_FILE))
             model = self.read(name, folder / MODEL_FILE, card)
         except Exception as error:  # unreadable card, missing file, a type not allowed, a damaged file
             model_load_failures_total.labels(name).inc()
@@ -179,7 +182,8 @@ class Registry:
                 raise
             if isinstance(error, TypeNotAllowed):
                 raise ArtifactRefused(f"{name} {version}: {error}") from error
-            raise ArtifactRefused(f"{name} {version}: cannot be loaded ({type(error).__name__})") from error
+            raise ArtifactRefused(N_("{name} {version}: cannot be loaded ({error})").format(
+                name=name, version=version, error=type(error).__name__)) from error
         return Loaded(name, version, model, card)
 
     def read(self, name: str, path: Path, card: dict[str, Any]) -> Any:
@@ -192,7 +196,8 @@ class Registry:
         if card.get("source") != "published":
             return load_model(path, use_case.model_types)
         if use_case.publishing is None:
-            raise ArtifactRefused(f"{name} {card.get('version')}: a published model, which {name} does not take")
+            raise ArtifactRefused(N_("{name} {version}: a published model, which {name} does not take").format(
+                name=name, version=card.get("version")))
         return use_case.publishing.serve(load_model(path, PUBLISHED_TYPES), card.get("serving", {}))
 
     def load_active(self) -> None:
@@ -277,7 +282,8 @@ class Registry:
         try:
             return self.loaded[name]
         except KeyError:
-            raise ModelUnavailable(f"The {name} model is not available right now; try again later.") from None
+            raise ModelUnavailable(N_("The {name} model is not available right now; try again later.").format(
+                name=name)) from None
 
     def trial(self, name: str, version: str) -> Loaded:
         """``version`` of ``name`` loaded to be tried before it is active: the serving one if it is that,
@@ -289,7 +295,7 @@ class Registry:
         if serving and serving.version == version:
             return serving
         if version not in self.versions(name):
-            raise ArtifactRefused(f"{name} has no version {version}")
+            raise ArtifactRefused(N_("{name} has no version {version}").format(name=name, version=version))
         fingerprint = self.fingerprint(name, version)
         kept = self.tried.get((name, version))
         if kept is None or kept[0] != fingerprint:
@@ -305,7 +311,7 @@ class Registry:
         :raises ArtifactRefused: the version does not exist or fails its check.
         """
         if version not in self.folders(name):
-            raise ArtifactRefused(f"{name} has no version {version}")
+            raise ArtifactRefused(N_("{name} has no version {version}").format(name=name, version=version))
         loaded = self.load(name, version)
         self.choose(name, version, rollback)
         self.refused.pop((name, version), None)
@@ -362,7 +368,7 @@ class Registry:
         """
         target = self.rollback_target(name)
         if target is None:
-            raise ArtifactRefused(f"{name} has no earlier active version to roll back to")
+            raise ArtifactRefused(N_("{name} has no earlier active version to roll back to").format(name=name))
         return self.activate(name, target, rollback=True)
 
     def delete(self, name: str, version: str) -> None:
@@ -373,9 +379,10 @@ class Registry:
         """
         serving = self.loaded.get(name)
         if version == self.active_version(name) or (serving and serving.version == version):
-            raise ArtifactRefused(f"{name} {version} is active: activate another version before deleting it")
+            raise ArtifactRefused(N_("{name} {version} is active: activate another version before deleting it").format(
+                name=name, version=version))
         if version not in self.folders(name):
-            raise ArtifactRefused(f"{name} has no version {version}")
+            raise ArtifactRefused(N_("{name} has no version {version}").format(name=name, version=version))
         folder = self.artifacts_dir / name / version
         (folder / CARD_FILE).unlink()  # first: a version without its card is no longer listed
         shutil.rmtree(folder)

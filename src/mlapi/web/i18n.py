@@ -1,14 +1,24 @@
-"""The pages in English and Brazilian Portuguese (Flask-Babel); the JSON API stays English.
+"""The pages and the API's problems in English and Brazilian Portuguese (Flask-Babel).
 
 The language is the ``lang`` cookie's (set by ``GET /lang/<en|pt-BR>``, :mod:`mlapi.web.routes`, the switch
 in every page's header), else the browser's first language that the pages speak (``Accept-Language``; any
 Portuguese reads pt-BR), else English. The catalogs are ``mlapi/translations``: ``make translations``
 extracts the messages (babel.cfg), updates pt_BR's ``messages.po`` and compiles its ``messages.mo``.
+
+Messages with values (``N_("No version {version}.").format(...)``, :mod:`mlapi.words`) are made in English
+where they happen, deep in code that knows no reader; :func:`translate` says them in the reader's language
+where they are shown (a problem's ``detail`` and ``errors``, a page), finding each by its template.
 """
 from __future__ import annotations
 
+import functools
+import re
+from typing import Any
+
 from flask import Flask, Response, has_request_context, request
-from flask_babel import Babel, get_locale, gettext
+from flask_babel import Babel, get_locale, get_translations
+
+from mlapi.words import N_
 
 LANGUAGES = {"en": "en", "pt-BR": "pt_BR"}  # language tag (cookie, <html lang>) -> Babel locale
 COOKIE = "lang"  # set by the switch's route, web.set_language
@@ -16,23 +26,88 @@ COOKIE_SECONDS = 365 * 24 * 3600
 BY_LANGUAGE = {tag.split("-")[0]: locale for tag, locale in LANGUAGES.items()}  # "pt" -> pt_BR
 
 
-def N_(message: str) -> str:  # noqa: N802 (gettext's name for a marker)
-    """Mark ``message`` for the catalog without translating it: it is translated where a page shows it."""
-    return message
-
-
-# mlapi.errors keeps its words English (the API's); an HTML error page translates these where it shows them:
-# the names of the statuses a page can end in, and the details of the errors known only by their status.
-ERROR_PAGE_WORDS = (
+# The names of the statuses a problem or an error page can have (its ``title``).
+STATUS_PHRASES = (
     N_("Bad Request"), N_("Unauthorized"), N_("Forbidden"), N_("Not Found"), N_("Method Not Allowed"),
-    N_("Request Timeout"), N_("Request Entity Too Large"), N_("Unprocessable Entity"), N_("Internal Server Error"),
-    N_("Service Unavailable"),
-    N_("The request could not be understood."),
-    N_("There is no such resource; check the path (the API lives under /api/v1)."),
-    N_("This endpoint does not accept that method."),
-    N_("The request did not arrive in time: send it again, without pausing."),
-    N_("Something went wrong on our side; the request id identifies it in our logs."),
+    N_("Request Timeout"), N_("Conflict"), N_("Length Required"), N_("Request Entity Too Large"),
+    N_("Request-URI Too Long"), N_("Unsupported Media Type"), N_("Unprocessable Entity"), N_("Too Many Requests"),
+    N_("Request Header Fields Too Large"), N_("Internal Server Error"), N_("Service Unavailable"),
 )
+
+
+# A template's field (``{name}``, ``{count:,}``) or an escaped brace.
+FIELD = re.compile(r"\{\{|\}\}|\{(\w+)(?:![rsa])?(?::[^{}]*)?\}")
+MAX_DEPTH = 3  # a message quoting a message quoting a message: deeper ones stay as they are
+
+
+class Template:
+    """A catalog message with fields: finds its formatted English and says it translated."""
+
+    def __init__(self, english: str, translated: str) -> None:
+        pattern, named = [], set()
+        position = 0
+        for match in FIELD.finditer(english):
+            pattern.append(re.escape(english[position:match.start()]))
+            position = match.end()
+            name = match.group(1)
+            if name is None:
+                pattern.append(re.escape(match.group()[0]))
+            elif name in named:
+                pattern.append(f"(?P={name})")
+            else:
+                named.add(name)
+                pattern.append(f"(?P<{name}>.+?)")
+        pattern.append(re.escape(english[position:]))
+        self.pattern = re.compile("".join(pattern), re.DOTALL)
+        self.translated = translated
+        self.words = len(FIELD.sub("", english))  # the longest template that fits is the closest
+
+    def say(self, english: str, depth: int) -> str | None:
+        """``english`` translated, if this template made it; its values translated too, when they are messages."""
+        match = self.pattern.fullmatch(english)
+        if match is None:
+            return None
+        values = {name: translated_text(value, depth + 1) for name, value in match.groupdict().items()}
+
+        def fill(field: re.Match) -> str:
+            return field.group()[0] if field.group(1) is None else values.get(field.group(1), field.group())
+        return FIELD.sub(fill, self.translated)
+
+
+@functools.cache
+def phrasebook(locale: str) -> tuple[dict[str, str], list[Template]]:
+    """The locale's catalog: its messages by their English, and the templates (those with fields), closest first."""
+    catalog = getattr(get_translations(), "_catalog", {})
+    exact = {english: said for english, said in catalog.items() if isinstance(english, str) and english and said}
+    templates = [Template(english, said) for english, said in exact.items()
+                 if FIELD.search(english) and re.search(r"[A-Za-z]{3}", FIELD.sub("", english))]
+    return exact, sorted(templates, key=lambda template: -template.words)
+
+
+def translated_text(english: str, depth: int = 0) -> str:
+    """``english`` in the reader's language: a catalog message, or one made from a catalog template."""
+    locale = get_locale() if has_request_context() else None
+    if locale is None or locale.language == "en" or depth > MAX_DEPTH or (depth and " " not in english):
+        return english  # a value quoted in a message is translated only if it is a sentence
+    exact, templates = phrasebook(str(locale))
+    if english in exact:
+        return exact[english]
+    for template in templates:
+        said = template.say(english, depth)
+        if said is not None:
+            return said
+    return english
+
+
+def translate(said: Any) -> Any:
+    """Every message in ``said`` (a message, or a problem's ``errors``: dicts and lists of them) translated."""
+    if isinstance(said, str):
+        return translated_text(said)
+    if isinstance(said, dict):
+        return {key: translate(value) for key, value in said.items()}
+    if isinstance(said, list):
+        return [translate(value) for value in said]
+    return said
 
 
 def chosen_locale() -> str | None:
@@ -65,5 +140,5 @@ def vary_by_language(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     """Babel with the locale chosen as above; ``translated`` and ``language_tag`` for templates."""
     Babel(app, locale_selector=chosen_locale)
-    app.jinja_env.filters["translated"] = gettext  # a message held in a variable, escaped like any other
+    app.jinja_env.filters["translated"] = translate  # a message held in a variable, escaped like any other
     app.jinja_env.globals["language_tag"] = language_tag

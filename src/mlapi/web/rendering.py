@@ -11,6 +11,7 @@ from flask_babel import gettext
 
 from mlapi.errors import ValidationFailed
 from mlapi.serving import prediction
+from mlapi.web.i18n import translate
 
 KEY_HEADER = '-H "Authorization: Bearer $MLAPI_KEY"'  # the shell fills in the reader's own key
 
@@ -87,7 +88,7 @@ class PagePrediction:
 
 
 def page_prediction(name: str, payload: Any, wanted: bool) -> PagePrediction:
-    """The API's answer for ``payload``, or the validation errors, with the status (422, 413...).
+    """The API's answer for ``payload``, or the validation errors (in the page's language), with the status.
 
     Nothing is predicted unless ``wanted`` (the form was submitted).
     """
@@ -96,7 +97,7 @@ def page_prediction(name: str, payload: Any, wanted: bool) -> PagePrediction:
     try:
         return PagePrediction(prediction.predict(name, payload))
     except ValidationFailed as failed:
-        return PagePrediction(None, failed.errors, failed.status)
+        return PagePrediction(None, translate(failed.errors), failed.status)
 
 
 def render_page(shown: PagePrediction, curl: str, **context: Any) -> tuple[str, int]:

@@ -19,6 +19,8 @@ import re
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from mlapi.words import N_
+
 SIZE = 28
 DETAIL = 8 * SIZE  # a JPEG keeps at least this many pixels on its short side
 MAX_PIXELS = 4032 * 3024
@@ -56,7 +58,7 @@ def _decode(image_bytes: bytes) -> Image.Image:
         ImageOps.exif_transpose(image, in_place=True)
         return image if image.mode in {"L", *SIXTEEN_BIT_MODES} else image.convert("L")
     except (OSError, SyntaxError, ValueError):
-        raise ValueError("The image data is corrupt or truncated.") from None
+        raise ValueError(N_("The image data is corrupt or truncated.")) from None
 
 
 def _open(image_bytes: bytes) -> Image.Image:
@@ -66,14 +68,16 @@ def _open(image_bytes: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(image_bytes))
     except Image.DecompressionBombError:
-        raise ValueError(f"The image is too large: at most {MAX_PIXELS:,} pixels are accepted.") from None
+        raise ValueError(N_("The image is too large: at most {limit:,} pixels are accepted.").format(
+            limit=MAX_PIXELS)) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise ValueError("The data is not a readable image.") from None
+        raise ValueError(N_("The data is not a readable image.")) from None
     if image.format not in FORMATS:
-        raise ValueError(f"Only PNG and JPEG images are accepted, not {image.format}.")
+        raise ValueError(N_("Only PNG and JPEG images are accepted, not {format}.").format(format=image.format))
     width, height = image.size
     if width * height > MAX_PIXELS:
-        raise ValueError(f"The image is too large: {width}x{height}, at most {MAX_PIXELS:,} pixels are accepted.")
+        raise ValueError(N_("The image is too large: {width}x{height}, at most {limit:,} pixels are accepted.").format(
+            width=width, height=height, limit=MAX_PIXELS))
     return image
 
 
@@ -93,15 +97,15 @@ def _check_jpeg_segments(data: bytes) -> None:
             return
         segments += 1
         if segments > MAX_SEGMENTS:
-            raise ValueError(f"The JPEG has more than {MAX_SEGMENTS:,} segments, "
-                             f"at most {MAX_SEGMENTS:,} are accepted.")
+            raise ValueError(N_("The JPEG has more than {limit:,} segments, at most {limit:,} are accepted.").format(
+                limit=MAX_SEGMENTS))
         if marker in STANDALONE:
             continue
         position += int.from_bytes(data[position:position + 2], "big")  # the length counts its own 2 bytes
         scans += marker == SOS
         if scans > MAX_SCANS:
-            raise ValueError(f"The JPEG has more than {MAX_SCANS} scans, at most {MAX_SCANS} are accepted: "
-                             "save it again as a baseline JPEG.")
+            raise ValueError(N_("The JPEG has more than {limit} scans, at most {limit} are accepted: save it again as "
+                                "a baseline JPEG.").format(limit=MAX_SCANS))
 
 
 def _eight_bit(image: Image.Image) -> np.ndarray:

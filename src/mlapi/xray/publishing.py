@@ -14,11 +14,12 @@ import numpy as np
 
 from mlapi.publishing.estimators import check_binary, described, probability_of_one
 from mlapi.usecase import Evaluation, Publishing, shares
+from mlapi.words import N_
 from mlapi.xray.model import DATA_FILE, DATASET, THRESHOLD, _read, _result, _scores
 
 WIDTH = 28 * 28
 
-CONTRACT = (
+CONTRACT = N_(
     "A fitted binary scikit-learn classifier with predict_proba over an N x 784 array of floats in [0, 1]: "
     "each 28x28 grey image as the API prepares it (centre crop, resize), row by row, divided by 255; "
     "classes_ 0 (normal) and 1 (pneumonia), PneumoniaMNIST's labels. It is measured on the official test "
@@ -44,7 +45,7 @@ def flattened(images: np.ndarray) -> np.ndarray:
 
 def check(estimator: Any, items: list[dict]) -> None:
     """The contract: P(pneumonia) for flattened images, the example's first."""
-    check_binary(estimator, WIDTH, "0 normal, 1 pneumonia: PneumoniaMNIST's labels")
+    check_binary(estimator, WIDTH, N_("0 normal, 1 pneumonia: PneumoniaMNIST's labels"))
     PublishedXray(estimator).pneumonia_probability(np.stack([item["pixels"] for item in items]))
 
 

@@ -8,6 +8,7 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate
 
 from mlapi.serving.payloads import SingleOrBatch
+from mlapi.words import N_
 from mlapi.xray.imaging import preprocess
 
 MAX_BATCH = 64
@@ -23,7 +24,7 @@ class ImageField(fields.Field):
         elif isinstance(value, str):
             raw = decode_base64(value)
         else:
-            raise ValidationError("Send the image as a base64 string.")
+            raise ValidationError(N_("Send the image as a base64 string."))
         try:
             return preprocess(raw)
         except ValueError as error:
@@ -38,11 +39,11 @@ def decode_base64(text: str) -> bytes:
     body = DATA_URL.sub("", text.strip(), count=1)
     body = re.sub(r"\s+", "", body)
     if not body:
-        raise ValidationError("The image is empty.")
+        raise ValidationError(N_("The image is empty."))
     try:
         return base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise ValidationError("The image is not valid base64.") from None
+        raise ValidationError(N_("The image is not valid base64.")) from None
 
 
 class XrayRequest(SingleOrBatch):

@@ -30,7 +30,8 @@
     add.type = "submit"; add.name = "add"; add.value = movie.movie_id; add.className = "small"; add.textContent = box.dataset.add;
     const genres = document.createElement("span");
     genres.className = "genres"; genres.textContent = movie.genres.join(", ");
-    item.append(add, " " + movie.title + " ", genres);
+    const portuguese = document.documentElement.lang === "pt-BR" && movie.title_pt_BR ? " — " + movie.title_pt_BR : "";
+    item.append(add, " " + movie.title + portuguese + " ", genres);
     return item;
   }
 
