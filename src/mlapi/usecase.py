@@ -14,6 +14,7 @@ from marshmallow import Schema
 
 Step = Callable[[str], None]
 Outcome = Callable[[dict], tuple[str | None, float | None]]
+Kept = Callable[[dict], Any]
 
 
 def no_progress(label: str) -> None:
@@ -100,6 +101,8 @@ class UseCase:
     loaded model knows (such as which movie ids exist) and raises
     ``ValidationFailed``. ``max_body_bytes`` caps the request body of its routes (413).
     ``outcome(result)`` names one result's predicted class and score for monitoring.
+    ``kept(result)``, if given, is what the prediction log keeps of one result (a small JSON value: the
+    class and score, the forecast...; never the input), so that feedback can later say how right it was.
     ``response_schema`` describes one result (the OpenAPI document adds ``model`` and the
     batch form); ``upload_field`` names a multipart file field the endpoint also takes.
     ``model_types`` lists the classes of its own that its model files may name, besides what
@@ -124,6 +127,7 @@ class UseCase:
     check: Callable[[Any, list[dict]], None] | None = None
     max_body_bytes: int = 1024 * 1024
     outcome: Outcome = no_outcome
+    kept: Kept | None = None
     upload_field: str | None = None
     model_types: frozenset[str] = frozenset()
     package: str | None = None

@@ -4,6 +4,12 @@ from mlapi.demand.schemas import DemandRequest, DemandResult, check_known_series
 from mlapi.usecase import Route, UseCase
 from mlapi.web.i18n import N_
 
+
+def kept(result: dict) -> list[dict]:
+    """What the prediction log keeps of an answer, for feedback: each forecast week's date and sales."""
+    return [{"date": week["date"], "sales": week["sales"]} for week in result["forecast"]]
+
+
 use_case = UseCase(
     name="demand",
     title=N_("Demand forecast"),
@@ -14,6 +20,7 @@ use_case = UseCase(
     train=model.train,
     predict=finite_forecasts,
     outcome=model.outcome,
+    kept=kept,
     request_schema=DemandRequest,
     response_schema=DemandResult,
     example={"series": "1_1", "horizon": 8},

@@ -16,6 +16,12 @@ EXAMPLE_TRANSACTION = {
     "V28": 0.0533139736110007, "Amount": 21.05,
 }
 
+
+def kept(result: dict) -> dict:
+    """What the prediction log keeps of an answer, for feedback: the decision at the threshold and the probability."""
+    return {"is_fraud": result["is_fraud"], "score": result["fraud_probability"]}
+
+
 use_case = UseCase(
     name="fraud",
     title=N_("Card fraud"),
@@ -26,6 +32,7 @@ use_case = UseCase(
     train=model.train,
     predict=model.predict,
     outcome=model.outcome,
+    kept=kept,
     request_schema=FraudRequest,
     response_schema=FraudResult,
     example={"transaction": EXAMPLE_TRANSACTION},

@@ -6,16 +6,20 @@ its latency, its predicted classes and a row to the prediction log. A request re
 before any model was asked (401, 413, 415, 429, a body that is not JSON, ...) is only
 counted: an anonymous flood of refusals must not grow the log that ``/monitor`` reads. The row holds
 time, use case, version, key name, channel, status, latency, item count, predicted
-classes and score: never the input, which can be personal data.
+classes and score, and what each answered item predicted (``outputs``: what the use case's ``kept``
+takes of a result, so that feedback can say how right it was): never the input, which can be personal data.
 
 A request only appends a tuple of what it already knows and counts into plain dicts; once
 a second a background loop per worker adds the counts to the Prometheus metrics
 (:class:`metrics.HeldCounts`) and turns the tuples into rows, written in one insert, so a
-request never waits for the database. Rows older than ``LOG_RETENTION_DAYS`` are deleted
-once an hour. While the database is away the rows wait in memory (at most ``MAX_HELD_LOG_ROWS``
-per worker: beyond that the oldest are dropped, counted in ``mlapi_dropped_log_rows_total`` and
-logged once) and are written in order when it answers. Each batch of rows carries an id recorded
-in the same transaction, so a write retried after a commit whose answer was lost is not applied twice.
+request never waits for the database. A tuple carries the request's list of results as it is; the
+loop makes ``outputs`` of it, so a request pays nothing for that. Rows older than
+``LOG_RETENTION_DAYS`` are deleted once an hour. While the database is away the rows wait in memory
+(at most ``MAX_HELD_LOG_ROWS`` per worker: beyond that the oldest are dropped, counted in
+``mlapi_dropped_log_rows_total`` and logged once; past ``MAX_HELD_OUTPUTS_BYTES`` of outputs, the
+oldest rows are kept without theirs) and are written in order when it answers. Each batch of rows
+carries an id recorded in the same transaction, so a write retried after a commit whose answer was
+lost is not applied twice.
 """
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from flask import Flask, Request, Response, current_app, request
-from sqlalchemy import DateTime, Float, Integer, String, delete, insert
+from sqlalchemy import DateTime, Float, Integer, String, Text, delete, exc, insert, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi import extensions
@@ -53,6 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PRUNE_EVERY_SECONDS = 3600
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # any other is counted as "other"
+MAX_HELD_OUTPUTS_BYTES = 64 * 1024 * 1024  # outputs held per worker in an outage (a batch of 1,000 texts: 36 KB)
 REFUSED_BEFORE_THE_MODEL = frozenset({400, 401, 403, 404, 405, 408, 411, 413, 414, 415, 429, 431})
 
 
@@ -62,7 +67,7 @@ class PredictionLog(db.Model):
     __tablename__ = "prediction_log"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(DateTime, index=True)  # UTC, naive
-    request_id: Mapped[str] = mapped_column(String(128))
+    request_id: Mapped[str] = mapped_column(String(128), index=True)  # feedback finds its prediction by it
     use_case: Mapped[str] = mapped_column(String(64))
     version: Mapped[str | None] = mapped_column(String(32))
     key_name: Mapped[str | None] = mapped_column(String(64))  # None: anonymous
@@ -72,6 +77,7 @@ class PredictionLog(db.Model):
     items: Mapped[int] = mapped_column(Integer)
     labels: Mapped[str | None] = mapped_column(String(512))  # JSON {class: count}
     score: Mapped[float | None] = mapped_column(Float)  # the score of one item, the mean of a batch
+    outputs: Mapped[str | None] = mapped_column(Text)  # JSON list, one entry per item: what UseCase.kept keeps
 
 
 class Pending(NamedTuple):
@@ -88,6 +94,8 @@ class Pending(NamedTuple):
     items: int
     classes: Counter
     score: float | None
+    results: list[dict] | None = None  # the request's results as it answered them: made into outputs by the flush
+    outputs: str | None = None  # the JSON of what the use case keeps of each result
 
     def row(self) -> dict[str, Any]:
         return {
@@ -96,7 +104,24 @@ class Pending(NamedTuple):
             "channel": self.channel, "status": self.status, "latency_ms": round(self.seconds * 1000, 3),
             "items": self.items, "score": self.score,
             "labels": orjson.dumps(self.classes).decode() if self.classes else None,
+            "outputs": self.outputs,
         }
+
+    def kept(self, use_cases: dict[str, UseCase]) -> Pending:
+        """This row with its results made into ``outputs`` (what its use case keeps of each) and let go."""
+        if self.results is None:
+            return self
+        use_case = use_cases.get(self.use_case)
+        if use_case is None or use_case.kept is None:
+            return self._replace(results=None)
+        try:
+            outputs = orjson.dumps([use_case.kept(result) for result in self.results],
+                                   option=orjson.OPT_SERIALIZE_NUMPY).decode()
+        except Exception:  # noqa: BLE001 - a result the use case cannot keep costs its outputs, never the row
+            log.exception("prediction log: %s results could not be kept; the row is written without them",
+                          self.use_case)
+            outputs = None
+        return self._replace(results=None, outputs=outputs)
 
 
 def utc_now() -> datetime:
@@ -136,6 +161,7 @@ class PredictionLogWriter(Buffer[list]):
             for row in rows:
                 self.tallies.add(datetime.fromtimestamp(row.at, UTC).replace(tzinfo=None), row.use_case,
                                  row.version, row.status, row.seconds * 1000, row.items, row.classes)
+            rows = [row.kept(extensions.registry(self.app).use_cases) for row in rows]  # held rows keep no results
             batches = self.held + ([(uuid.uuid4().hex, rows)] if rows else [])
             if not batches and not any(tally.changed for tally in self.tallies.held.values()):
                 return
@@ -183,7 +209,22 @@ class PredictionLogWriter(Buffer[list]):
                 log.error("prediction log: more than %d rows held; the oldest are dropped", self.max_held)
             self.dropping = True
         self.held = batches
+        self.shed_outputs()
         metrics.held_log_rows.set(sum(len(batch) for _, batch in batches))
+
+    def shed_outputs(self) -> None:
+        """Past MAX_HELD_OUTPUTS_BYTES of held outputs, the oldest rows let theirs go (they take no feedback)."""
+        total = sum(len(row.outputs) for _, batch in self.held for row in batch if row.outputs)
+        for index, (batch_id, batch) in enumerate(self.held):
+            if total <= MAX_HELD_OUTPUTS_BYTES:
+                return
+            lighter = []
+            for row in batch:
+                if row.outputs and total > MAX_HELD_OUTPUTS_BYTES:
+                    total -= len(row.outputs)
+                    row = row._replace(outputs=None)  # noqa: PLW2901
+                lighter.append(row)
+            self.held[index] = (batch_id, lighter)
 
     def each_round(self) -> None:
         """The loop's round: flush, and once an hour prune (later, if the database is away)."""
@@ -250,12 +291,26 @@ def record(response: Response) -> Response:
     channel = "api" if req.path.startswith("/api/") else "page"
     extensions.prediction_log(app).add(Pending(
         time.time(), state.request_id, name, version, caller.name, channel, status,
-        seconds, len(results), classes, score,
+        seconds, len(results), classes, score, results if model and results else None,
     ))
     return response
 
 
+def index_request_ids(app: Flask) -> None:
+    """Index ``request_id`` in a log made before feedback looked rows up by it (``create_all`` makes the
+    index only with a new table). Two servers starting at once may race to make it: the loser carries on."""
+    with app.app_context():
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(text("CREATE INDEX IF NOT EXISTS ix_prediction_log_request_id "
+                                        "ON prediction_log (request_id)"))
+        except exc.SQLAlchemyError as error:
+            log.warning("prediction log: could not index request_id (%s); feedback looks rows up more slowly",
+                        type(error).__name__)
+
+
 def init_app(app: Flask) -> PredictionLogWriter:
     """The app's metric counts and prediction log (its hook is in :mod:`mlapi.request_path`)."""
+    index_request_ids(app)
     extensions.held_counts.install(app, metrics.HeldCounts(app.config["LOG_FLUSH_SECONDS"]))
     return extensions.prediction_log.install(app, PredictionLogWriter(app))

@@ -4,6 +4,12 @@ from mlapi.recommend.schemas import RecommendRequest, RecommendResult, check_kno
 from mlapi.usecase import Route, UseCase
 from mlapi.web.i18n import N_
 
+
+def kept(result: dict) -> list[int]:
+    """What the prediction log keeps of an answer, for feedback: the recommended movie ids, best first."""
+    return [movie["movie_id"] for movie in result["recommendations"]]
+
+
 use_case = UseCase(
     name="recommend",
     title=N_("Movie recommendations"),
@@ -14,6 +20,7 @@ use_case = UseCase(
     ),
     train=model.train,
     predict=model.predict,
+    kept=kept,
     request_schema=RecommendRequest,
     response_schema=RecommendResult,
     example={"ratings": [{"movie_id": 770828, "rating": 9}, {"movie_id": 1300854, "rating": 8}], "k": 10},

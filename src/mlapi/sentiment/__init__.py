@@ -4,6 +4,12 @@ from mlapi.sentiment.schemas import SentimentRequest, SentimentResult
 from mlapi.usecase import UseCase
 from mlapi.web.i18n import N_
 
+
+def kept(result: dict) -> dict:
+    """What the prediction log keeps of an answer, for feedback: the label and its probability."""
+    return {"label": result["label"], "score": result["score"]}
+
+
 use_case = UseCase(
     name="sentiment",
     title=N_("Sentiment analysis"),
@@ -14,6 +20,7 @@ use_case = UseCase(
     train=model.train,
     predict=model.predict,
     outcome=model.outcome,
+    kept=kept,
     request_schema=SentimentRequest,
     response_schema=SentimentResult,
     example={"text": "The crew was lovely and we landed early. Thank you!"},

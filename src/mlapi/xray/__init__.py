@@ -17,6 +17,12 @@ EXAMPLE_IMAGE = (
     "S4R/Hg6lAAAAAElFTkSuQmCC"
 )
 
+
+def kept(result: dict) -> dict:
+    """What the prediction log keeps of an answer, for feedback: the label and its probability."""
+    return {"label": result["label"], "score": result["probability"]}
+
+
 use_case = UseCase(
     name="xray",
     title=N_("Chest X-ray"),
@@ -27,6 +33,7 @@ use_case = UseCase(
     train=model.train,
     predict=model.predict,
     outcome=model.outcome,
+    kept=kept,
     request_schema=XrayRequest,
     response_schema=XrayResult,
     example={"image": EXAMPLE_IMAGE},
