@@ -17,6 +17,7 @@ from mlapi.api import routes as api
 from mlapi.config import Config, sqlalchemy_url
 from mlapi.errors import register_error_handlers
 from mlapi.observability import access_log, prediction_log
+from mlapi.quality import routes as quality
 from mlapi.request_path import MlapiRequest
 from mlapi.server import http_guards
 from mlapi.server.json_provider import OrjsonProvider
@@ -84,6 +85,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     for use_case in use_cases:
         app.register_blueprint(use_case.blueprint)
     app.register_blueprint(api.bp)
+    app.register_blueprint(quality.bp)
     app.register_blueprint(web.bp)
     classroom.init_app(app)
     app.register_blueprint(docs.bp)

@@ -49,6 +49,8 @@ class Config:
     MONITORING_ENABLED = True  # false: no metrics and no prediction log (benchmarks measure their cost)
     LOG_FLUSH_SECONDS = 1.0  # how often each worker writes its prediction log rows
     LOG_RETENTION_DAYS = 30  # prediction log rows older than this are deleted
+    FEEDBACK_WAIT_SECONDS = 1.5  # how long feedback waits for its prediction's log row (written once a second)
+    LIVE_QUALITY_CACHE_SECONDS = 30.0  # how long each worker reuses the live-quality gauges of /metrics
     MONITOR_CACHE_SECONDS = 5.0  # how long each worker reuses its summary of the last hour for /monitor
     RATELIMIT_ENABLED = True  # false switches limits off (benchmarks)
     LOG_LEVEL = "INFO"

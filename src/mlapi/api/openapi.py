@@ -158,6 +158,7 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
     public = rule.endpoint in PUBLIC_ENDPOINTS or not rule.rule.startswith("/api/")  # keys are for /api/ only
     limited = rule.endpoint not in UNLIMITED_ENDPOINTS
     admin = getattr(view, "required_role", None) == "admin"
+    keyed = getattr(view, "required_role", None) in ("admin", "client")  # set on a view: no anonymous caller
     statuses = {500, *described.errors} if rule.rule.startswith("/api/") else set(described.errors)  # else HTML
     statuses |= set() if public else {401}
     statuses |= {429} if limited else set()
@@ -180,7 +181,7 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
         found["responses"][str(status)] = failure(status, limited, described.response if own_body else None)
     if public:
         found["security"] = []
-    elif admin:
+    elif keyed:
         found["security"] = [KEY_BEARER, KEY_HEADER]
     parameters = []
     if described.model_name:

@@ -3,7 +3,8 @@
 Under gunicorn, ``gunicorn.conf.py`` points ``PROMETHEUS_MULTIPROC_DIR`` at a
 folder where each worker keeps its values; ``GET /metrics`` adds them up. In a
 single process (``flask run``, tests) the metrics live in that process.
-The active version of each model is read at scrape time from the registry.
+The active version of each model is read at scrape time from the registry, and the live quality
+from the database (the same in every worker, so it is never added up).
 """
 from __future__ import annotations
 
@@ -145,6 +146,29 @@ class ActiveVersions:
         yield gauge
 
 
+class LiveQuality:
+    """A collector for ``mlapi_live_quality{use_case, version, metric}`` and the feedback it stands on, over the
+    last 24 hours, from ``figures()``: (use case, version, feedback items, metrics) read from the database at
+    scrape time (:func:`mlapi.quality.live.recent_quality`, cached per process, absorbing an outage)."""
+
+    def __init__(self, figures) -> None:
+        self.figures = figures
+
+    def collect(self):
+        quality = GaugeMetricFamily("mlapi_live_quality", "Live quality from feedback on the last 24 hours' "
+                                    "predictions, by use case, version and metric (docs/quality.md).",
+                                    labels=["use_case", "version", "metric"])
+        feedback = GaugeMetricFamily("mlapi_live_quality_feedback", "Predicted items of the last 24 hours with "
+                                     "feedback, by use case and version.", labels=["use_case", "version"])
+        for name, version, count, measured in self.figures():
+            feedback.add_metric([name, version], count)
+            for metric, value in measured.items():
+                if value is not None:
+                    quality.add_metric([name, version, metric], value)
+        yield quality
+        yield feedback
+
+
 class EveryWorker:
     """The metrics of every worker added up (under gunicorn), or this process's, read once.
 
@@ -192,9 +216,12 @@ def rate_limited_counts() -> dict[str, int]:
 
 
 def exposition() -> Response:
-    """Every metric in Prometheus text format: all workers' values plus the active versions."""
+    """Every metric in Prometheus text format: all workers' values plus the active versions and live quality."""
+    from mlapi.quality.live import recent_quality  # it reads the feedback table, whose module imports this one
+
     extensions.held_counts().flush()  # this worker's, up to this request
     collected = EveryWorker()
     active = CollectorRegistry()
     active.register(ActiveVersions(extensions.registry()))
+    active.register(LiveQuality(recent_quality))
     return Response(generate_latest(collected) + generate_latest(active), content_type=CONTENT_TYPE_LATEST)
