@@ -63,6 +63,7 @@ def app_settings(folder: Path, artifacts: Path) -> dict:
         "LOG_FLUSH_SECONDS": 0,
         "REQUEST_LOG_FLUSH_SECONDS": 0,
         "MONITOR_CACHE_SECONDS": 0,
+        "ALERTS_EVERY_SECONDS": 0,  # no alert loop: tests evaluate a round themselves
     }
 
 

@@ -127,7 +127,8 @@ def test_use_case_titles_descriptions_and_error_pages_are_in_the_catalog(app):
             assert gettext(use_case.title) != use_case.title
             assert gettext(use_case.description) != use_case.description
         for status in errors.DETAILS:  # what an error known only by its status says
-            assert gettext(errors.DETAILS[status]) != errors.DETAILS[status] and HTTPStatus(status).phrase in STATUS_PHRASES
+            assert gettext(errors.DETAILS[status]) != errors.DETAILS[status]
+            assert HTTPStatus(status).phrase in STATUS_PHRASES
         assert all(gettext(words) != words for words in STATUS_PHRASES)
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 
 from mlapi import catalog, cli, request_path
 from mlapi.access import cors, key_usage, keys, rate_limits
+from mlapi.alerts import evaluator as alerts
+from mlapi.alerts import routes as alert_routes
 from mlapi.api import docs
 from mlapi.api import routes as api
 from mlapi.config import Config, sqlalchemy_url
@@ -78,6 +80,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
     key_usage.init_app(app)
     rate_limits.init_app(app)
     prediction_log.init_app(app)
+    alerts.init_app(app)
     cors.init_app(app)
     request_path.install(app)
     register_error_handlers(app)
@@ -86,6 +89,7 @@ def create_app(config: dict[str, Any] | None = None, use_cases: Iterable[UseCase
         app.register_blueprint(use_case.blueprint)
     app.register_blueprint(api.bp)
     app.register_blueprint(quality.bp)
+    app.register_blueprint(alert_routes.bp)
     app.register_blueprint(web.bp)
     classroom.init_app(app)
     app.register_blueprint(docs.bp)

@@ -1,4 +1,4 @@
-"""flask --app mlapi train | models | keys."""
+"""flask --app mlapi train | models | keys (and alerts: mlapi.alerts.cli)."""
 from __future__ import annotations
 
 import csv
@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from mlapi import extensions
 from mlapi.access.keys import ROLES, ApiKey, create_key
+from mlapi.alerts.cli import alerts_group
 from mlapi.catalog import USE_CASES
 from mlapi.publishing.publish import MAX_NOTE, PublishBusy, PublishRefused, publish
 from mlapi.serving.registry import ArtifactRefused, registry
@@ -273,3 +274,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(train_command)
     app.cli.add_command(models_group)
     app.cli.add_command(keys_group)
+    app.cli.add_command(alerts_group)

@@ -62,6 +62,9 @@ class Config:
     PUBLISH_MAX_LATENCY_MS = 500.0  # median time to answer the card's example, through the serving path
     PUBLISH_VERSIONS_PER_KEY = 10  # published versions a client key may have on disk (admins: no cap)
     PUBLISH_CONCURRENCY = 2  # uploads checked at once on this machine; others wait, then get a 503
+    ALERTS_EVERY_SECONDS = 60.0  # how often the alert rules are checked (by one process of all: docs/alerts.md)
+    ALERT_WEBHOOKS = ""  # URLs alerts are POSTed to; "slack:https://..." for a Slack-compatible body
+    ALERT_WEBHOOK_SECRET = ""  # the HMAC-SHA256 key of the X-Mlapi-Signature header (needed with a webhook)
 
 
 def sqlalchemy_url(url: str) -> str:

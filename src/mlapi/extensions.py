@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from mlapi.access.key_usage import KeyUsage
     from mlapi.access.keys import VerifiedKeys
     from mlapi.access.rate_limits import RateLimits
+    from mlapi.alerts.evaluator import AlertEvaluator
     from mlapi.observability.access_log import AccessLog
     from mlapi.observability.activity import CachedSummary
     from mlapi.observability.metrics import HeldCounts
@@ -49,3 +50,4 @@ access_log: Slot[AccessLog] = Slot("access_log")
 held_counts: Slot[HeldCounts] = Slot("held_counts")
 prediction_log: Slot[PredictionLogWriter] = Slot("prediction_log")
 monitor_summary: Slot[CachedSummary] = Slot("monitor_summary")
+alert_evaluator: Slot[AlertEvaluator] = Slot("alert_evaluator")

@@ -2,6 +2,7 @@
 
     before the view  start_request     request id and clock              observability.access_log
                      start_sync        this worker's version sync loop   serving.registry
+                     start_alerts      this worker's alert loop          alerts.evaluator
                      cap_body          the route's body limit (413)      server.http_guards
                      authenticate      the caller, the route's role      access.keys
                      enforce_limit     the caller's request limit (429)  access.rate_limits
@@ -29,6 +30,7 @@ from mlapi import extensions
 from mlapi.access.cors import add_cors_headers
 from mlapi.access.keys import ANONYMOUS, Caller, authenticate
 from mlapi.access.rate_limits import add_rate_headers, enforce_limit
+from mlapi.alerts.evaluator import start_alerts
 from mlapi.observability.access_log import finish_request, start_request
 from mlapi.observability.prediction_log import record
 from mlapi.server.http_guards import add_security_headers, cap_body
@@ -71,7 +73,8 @@ class MlapiRequest(Request):
         return extensions.registry().use_cases.get(self.blueprint or "")
 
 
-BEFORE: tuple[Callable[[], None], ...] = (start_request, start_sync, cap_body, authenticate, enforce_limit)
+BEFORE: tuple[Callable[[], None], ...] = (start_request, start_sync, start_alerts, cap_body, authenticate,
+                                          enforce_limit)
 AFTER: tuple[Callable[[Response], Response], ...] = (add_cors_headers, record, add_rate_headers, vary_by_language,
                                                      add_security_headers, finish_request)
 

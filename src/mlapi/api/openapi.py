@@ -188,7 +188,7 @@ def operation(described: Operation, rule: Rule, view: Callable, use_case: UseCas
         names = list(registry.use_cases)
         parameters.append({"name": "name", "in": "path", "required": True, "example": names[0],
                            "schema": {"type": "string", "enum": names}, "description": "A model's name."})
-    for argument in sorted(rule.arguments - {"name"}):
+    for argument in sorted(rule.arguments - ({"name"} if described.model_name else set())):
         parameters.append({"name": argument, "in": "path", "required": True, "schema": {"type": "string"},
                            "example": "v1" if argument == "version" else None})
     if described.query:

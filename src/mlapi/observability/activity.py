@@ -11,6 +11,9 @@ data. The classes the serving version predicted in the last hour (not those of a
 replaced) are compared with them by total variation distance (half the sum of the absolute
 differences of the shares: 0 when they match, 1 when they share nothing), flagged from ``DRIFT_DISTANCE`` once
 ``DRIFT_MIN_ITEMS`` items were predicted (fewer are too noisy to say).
+
+Live quality: the serving version's figures from the feedback on its last day of predictions
+(:mod:`mlapi.quality.live`), beside the same figures of its card.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from mlapi import extensions
 from mlapi.observability.metrics import rate_limited_counts
 from mlapi.observability.prediction_log import PredictionLog, utc_now
 from mlapi.observability.traffic import LATENCY_BOUNDS_MS, TrafficMinute, percentile
+from mlapi.quality.live import GAUGE_WINDOW, held_out, live_quality
 from mlapi.serving.registry import Activation, registry
 from mlapi.storage.database import db
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
@@ -65,6 +69,8 @@ class Activity:
     classes: list[ClassShare] = field(default_factory=list)
     drift_distance: float | None = None
     drifting: bool = False
+    quality: list[tuple[str, float | None, float | None]] = field(default_factory=list)  # (metric, live, held-out)
+    quality_count: int = 0  # feedback items behind ``quality``
 
     @property
     def requests(self) -> int:
@@ -129,7 +135,18 @@ def last_hour(now: datetime | None = None) -> list[Activity]:
         activity.p50_ms, activity.p95_ms = percentile(latencies[name], 0.5), percentile(latencies[name], 0.95)
         loaded = registry.loaded.get(name)
         compare_classes(activity, classes[name], loaded.card.get("label_shares") if loaded else None)
+        if loaded:
+            add_quality(activity, now)
     return list(activities.values())
+
+
+def add_quality(activity: Activity, now: datetime) -> None:
+    """The serving version's live quality over the last day, beside its card's figures (none without feedback)."""
+    measured = live_quality(activity.name, now - GAUGE_WINDOW, activity.version).get(activity.version)
+    if measured:
+        card = held_out(activity.name, activity.version)
+        activity.quality = [(metric, value, card.get(metric)) for metric, value in measured["metrics"].items()]
+        activity.quality_count = measured["count"]
 
 
 def index_of(moment: datetime, since: datetime) -> int:

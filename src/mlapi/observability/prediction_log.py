@@ -4,7 +4,8 @@ One ``after_request`` hook sees every response. Each is counted by route, method
 status; a prediction (a POST to a use case's API, or a page that predicted) also adds
 its latency, its predicted classes and a row to the prediction log. A request refused
 before any model was asked (401, 413, 415, 429, a body that is not JSON, ...) is only
-counted: an anonymous flood of refusals must not grow the log that ``/monitor`` reads. The row holds
+counted (a 429 also in the minute's tally, for the alerts): an anonymous flood of refusals must not grow
+the log that ``/monitor`` reads. The row holds
 time, use case, version, key name, channel, status, latency, item count, predicted
 classes and score, and what each answered item predicted (``outputs``: what the use case's ``kept``
 takes of a result, so that feedback can say how right it was): never the input, which can be personal data.
@@ -157,10 +158,11 @@ class PredictionLogWriter(Buffer[list]):
         If the database is away, the batch is held and tried again, with what came since, at the next flush.
         """
         with self.flushing:
-            rows = self.take()
-            for row in rows:
+            taken = self.take()
+            for row in taken:
                 self.tallies.add(datetime.fromtimestamp(row.at, UTC).replace(tzinfo=None), row.use_case,
                                  row.version, row.status, row.seconds * 1000, row.items, row.classes)
+            rows = [row for row in taken if row.status != 429]  # a 429 is only tallied
             rows = [row.kept(extensions.registry(self.app).use_cases) for row in rows]  # held rows keep no results
             batches = self.held + ([(uuid.uuid4().hex, rows)] if rows else [])
             if not batches and not any(tally.changed for tally in self.tallies.held.values()):
@@ -279,6 +281,9 @@ def record(response: Response) -> Response:
     counts = extensions.held_counts(app)
     if use_case is None or not is_prediction(req, state, status):
         counts.add((endpoint, method, status), rate_limited)
+        if rate_limited and use_case is not None:  # tallied per minute for the alerts, never a log row
+            extensions.prediction_log(app).add(Pending(time.time(), state.request_id, use_case.name, None, caller.name,
+                                                       "api", status, 0.0, 0, Counter(), None))
         return response
     name = use_case.name
     seconds = time.perf_counter() - (state.started or time.perf_counter())

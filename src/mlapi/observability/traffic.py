@@ -35,6 +35,7 @@ class TrafficMinute(db.Model):
     requests: Mapped[int] = mapped_column(Integer)
     errors: Mapped[int] = mapped_column(Integer)  # answered 4xx or 5xx (validation and model failures)
     server_errors: Mapped[int | None] = mapped_column(Integer, default=0)  # of them, 5xx: the service's own
+    rate_limited: Mapped[int | None] = mapped_column(Integer, default=0)  # refused with 429, apart from requests
     items: Mapped[int] = mapped_column(Integer)  # items of the answered requests
     labels: Mapped[str] = mapped_column(Text)  # JSON {class: items}
     latencies: Mapped[str] = mapped_column(Text)  # JSON counts of answered requests per latency bucket
@@ -47,6 +48,7 @@ class Tally:
     requests: int = 0
     errors: int = 0
     server_errors: int = 0
+    rate_limited: int = 0
     items: int = 0
     labels: Counter = field(default_factory=Counter)
     latencies: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_MS) + 1))
@@ -55,7 +57,7 @@ class Tally:
 
     def values(self) -> dict:
         return {"requests": self.requests, "errors": self.errors, "server_errors": self.server_errors,
-                "items": self.items, "labels": orjson.dumps(self.labels).decode(),
+                "rate_limited": self.rate_limited, "items": self.items, "labels": orjson.dumps(self.labels).decode(),
                 "latencies": orjson.dumps(self.latencies).decode()}
 
 
@@ -72,10 +74,13 @@ class Tallies:
 
     def add(self, at: datetime, use_case: str, version: str | None, status: int, milliseconds: float,
             items: int, classes: Counter) -> None:
-        """Count one logged prediction."""
+        """Count one logged prediction, or one request refused with 429 (counted apart, never logged)."""
         tally = self.held.setdefault((at.replace(second=0, microsecond=0), use_case, version), Tally())
-        tally.requests += 1
         tally.changed = True
+        if status == 429:
+            tally.rate_limited += 1
+            return
+        tally.requests += 1
         if status >= 400:
             tally.errors += 1
             tally.server_errors += status >= 500

@@ -12,6 +12,7 @@ from wtforms import ValidationError
 
 from mlapi import extensions
 from mlapi.access.keys import SESSION_KEY, find_key, remember_key
+from mlapi.alerts.evaluator import recent_alerts
 from mlapi.api.openapi import documented
 from mlapi.observability import metrics
 from mlapi.observability.activity import (
@@ -264,7 +265,20 @@ def make_summary(state) -> None:
 def monitor_context() -> dict:
     activities, now = extensions.monitor_summary().get()
     return {"activities": activities, "updated": now.strftime("%H:%M:%S"), "window": WINDOW_MINUTES,
-            "drift_distance": DRIFT_DISTANCE, "drift_min_items": DRIFT_MIN_ITEMS}
+            "drift_distance": DRIFT_DISTANCE, "drift_min_items": DRIFT_MIN_ITEMS, "alerts": last_alerts()}
+
+
+def last_alerts() -> list | None:
+    """The last 20 alerts, newest first (those firing are the page's banner); None while the database is away."""
+    database = extensions.database_outage()
+    if not database.up:
+        return None
+    try:
+        with deadline(REQUEST_DEADLINE_SECONDS):
+            return recent_alerts()
+    except Exception as error:
+        database.absorb(error)
+        return None
 
 
 @bp.get("/metrics")

@@ -1,0 +1,186 @@
+"""Alert rules and the alerts they fired: the tables, and the condition a rule states.
+
+A rule has a name, a use case (or none: every use case), a condition over a window, the least count the
+window must hold before the condition is judged, and a cool-down: after firing, a rule fires again for
+the same use case only once the cool-down has passed. A condition reads ``SIGNAL OP NUMBER``
+(docs/alerts.md has each signal):
+
+    share(negative) > 0.4      the share of a predicted class among the window's predicted items
+    error_rate > 0.05          answered 4xx and 5xx among the window's prediction requests
+    server_error_rate > 0      5xx only
+    p95_ms > 250               the 95th percentile of the answered predictions' latency
+    drift >= 0.2               the serving version's predicted classes against its held-out ones (/monitor's)
+    rate_limited > 0.2         requests refused with 429 among all the window's prediction requests
+    version_mismatch > 0       1 while the version answering is not the active one
+    quality(accuracy) < 0.8    a live-quality metric from the feedback on the serving version (docs/quality.md)
+"""
+from __future__ import annotations
+
+import operator
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import DateTime, Float, Integer, String, select, update
+from sqlalchemy.orm import Mapped, mapped_column
+
+from mlapi.storage.database import db
+from mlapi.words import N_
+
+SIGNALS = {  # signal -> whether it takes an argument in parentheses
+    "share": True, "error_rate": False, "server_error_rate": False, "p95_ms": False, "drift": False,
+    "rate_limited": False, "version_mismatch": False, "quality": True,
+}
+OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+CONDITION = re.compile(r"\s*(?P<signal>[a-z_0-9]+)\s*(?:\(\s*(?P<argument>[\w.-]+)\s*\))?\s*(?P<op>>=|<=|>|<)\s*"
+                       r"(?P<threshold>-?\d+(?:\.\d+)?)\s*")
+DURATION = re.compile(r"\s*(?P<amount>\d+)\s*(?P<unit>s|m|h|d)?\s*")
+SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_WINDOW_SECONDS = 7 * 86400
+
+
+class AlertRule(db.Model):
+    """A rule, as ``alerts add`` or ``POST /api/v1/alerts/rules`` made it."""
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    use_case: Mapped[str | None] = mapped_column(String(64))  # None: every use case, each on its own
+    condition: Mapped[str] = mapped_column(String(200))
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    min_count: Mapped[int] = mapped_column(Integer)
+    cooldown_seconds: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "use_case": self.use_case, "condition": self.condition,
+                "window_seconds": self.window_seconds, "min_count": self.min_count,
+                "cooldown_seconds": self.cooldown_seconds}
+
+
+class AlertEvent(db.Model):
+    """An alert: a rule that fired for a use case, with the value that crossed; resolved once it no longer holds."""
+
+    __tablename__ = "alert_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    use_case: Mapped[str] = mapped_column(String(64))
+    condition: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float] = mapped_column(Float)
+    fired_at: Mapped[datetime] = mapped_column(DateTime, index=True)  # UTC, naive
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+    resolved_value: Mapped[float | None] = mapped_column(Float)  # None: resolved for want of data
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "rule": self.rule, "use_case": self.use_case, "condition": self.condition,
+                "value": self.value, "fired_at": stamp(self.fired_at), "resolved_at": stamp(self.resolved_at),
+                "resolved_value": self.resolved_value, "firing": self.resolved_at is None}
+
+
+class AlertTick(db.Model):
+    """One evaluation round: its number is claimed by one insert, so one process in all the instances
+    sharing the database evaluates it (the others' inserts fail on the primary key)."""
+
+    __tablename__ = "alert_ticks"
+    tick: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+
+
+def stamp(moment: datetime | None) -> str | None:
+    """A naive UTC time as ISO 8601 with its Z."""
+    return moment.isoformat(timespec="seconds") + "Z" if moment else None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``signal(argument) op threshold``, parsed."""
+
+    signal: str
+    argument: str | None
+    op: str
+    threshold: float
+
+    def holds(self, value: float) -> bool:
+        return OPERATORS[self.op](value, self.threshold)
+
+    def __str__(self) -> str:
+        argument = f"({self.argument})" if self.argument else ""
+        return f"{self.signal}{argument} {self.op} {self.threshold:g}"
+
+
+def parse_condition(text: str) -> Condition:
+    """The condition ``text`` states.
+
+    :raises ValueError: it does not read ``SIGNAL OP NUMBER`` with a known signal (the message says what does).
+    """
+    match = CONDITION.fullmatch(text or "")
+    signal = match and match["signal"]
+    if not match or signal not in SIGNALS or SIGNALS[signal] != bool(match["argument"]):
+        raise ValueError(N_("A condition reads SIGNAL OP NUMBER, e.g. 'share(negative) > 0.4'; the signals are "
+                            "share(CLASS), error_rate, server_error_rate, p95_ms, drift, rate_limited, "
+                            "version_mismatch and quality(METRIC)."))
+    return Condition(signal, match["argument"], match["op"], float(match["threshold"]))
+
+
+def parse_duration(text: str | int) -> int:
+    """Seconds from ``30s``, ``10m``, ``2h``, ``1d`` or a bare number of minutes.
+
+    :raises ValueError: anything else, or more than a week.
+    """
+    match = DURATION.fullmatch(str(text))
+    if not match:
+        raise ValueError(N_("A duration is a whole number with s, m, h or d after it, e.g. 30s, 10m or 1h."))
+    seconds = int(match["amount"]) * SECONDS[match["unit"] or "m"]
+    if not 0 < seconds <= MAX_WINDOW_SECONDS:
+        raise ValueError(N_("A duration is more than 0 seconds and at most 7 days."))
+    return seconds
+
+
+NAME = re.compile(r"[\w.-]{1,64}")
+QUALITY_METRICS = ("accuracy", "macro_f1", "sensitivity", "specificity", "precision", "recall", "mape", "mae",
+                   "hit_rate")  # what mlapi.quality.live measures
+
+
+def make_rule(name: str, use_case: str | None, condition: str, window: str | int = "10m", min_count: int = 20,
+              cooldown: str | int = "30m", *, use_cases: tuple[str, ...], now: datetime) -> AlertRule:
+    """A new rule from what a person typed; ``use_case`` None or ``all``: every use case.
+
+    :raises ValueError: a part is not valid (the message names it).
+    """
+    if not NAME.fullmatch(name or ""):
+        raise ValueError(N_("A rule's name is 1 to 64 letters, digits, '.', '-' or '_'."))
+    use_case = None if use_case in (None, "", "all") else use_case
+    if use_case is not None and use_case not in use_cases:
+        raise ValueError(N_("There is no use case named '{name}'; use one of {names}, or all.").format(
+            name=use_case, names=", ".join(use_cases)))
+    parsed = parse_condition(condition)
+    if parsed.signal == "quality" and parsed.argument not in QUALITY_METRICS:
+        raise ValueError(N_("quality() takes one of {metrics}.").format(metrics=", ".join(QUALITY_METRICS)))
+    if not isinstance(min_count, int) or isinstance(min_count, bool) or not 1 <= min_count <= 1_000_000:
+        raise ValueError(N_("min_count is a whole number from 1 to 1,000,000."))
+    return AlertRule(name=name, use_case=use_case, condition=str(parsed), window_seconds=parse_duration(window),
+                     min_count=min_count, cooldown_seconds=parse_duration(cooldown), created_at=now)
+
+
+def add(rule: AlertRule) -> bool:
+    """Store ``rule`` unless one of its name exists (then False); commits."""
+    if db.session.scalar(select(AlertRule.id).where(AlertRule.name == rule.name)) is not None:
+        return False
+    db.session.add(rule)
+    db.session.commit()
+    return True
+
+
+def remove(name: str, now: datetime) -> AlertRule | None:
+    """Delete the rule ``name`` and resolve its open alerts (their history stays); None if there is no such rule."""
+    rule = db.session.scalar(select(AlertRule).where(AlertRule.name == name))
+    if rule is not None:
+        db.session.execute(update(AlertEvent).where(AlertEvent.rule == name, AlertEvent.resolved_at.is_(None))
+                           .values(resolved_at=now))
+        db.session.delete(rule)
+        db.session.commit()
+    return rule
+
+
+def all_rules() -> list[AlertRule]:
+    return list(db.session.scalars(select(AlertRule).order_by(AlertRule.name)))
