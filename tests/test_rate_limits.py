@@ -46,7 +46,7 @@ def test_over_the_limit_is_a_problem_429_with_retry_after(make_app):
     assert [predict(client).status_code for _ in range(4)] == [200, 200, 200, 429]
     response = predict(client)
     assert response.mimetype == "application/problem+json" and response.get_json()["status"] == 429
-    assert "3 per 1 minute" in response.get_json()["detail"]
+    assert "the limit is 3 requests per minute." in response.get_json()["detail"]
     assert 0 < int(response.headers["Retry-After"]) <= 60
     assert response.headers["X-RateLimit-Remaining"] == "0"
 

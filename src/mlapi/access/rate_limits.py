@@ -241,7 +241,7 @@ def enforce_limit() -> None:
         return
     window = count_request()
     if window is not None and window.exceeded:
-        raise TooManyRequests(str(window.limit))
+        raise TooManyRequests(requests_per(window.limit))
 
 
 def charge_items(count: int, batch_field: str) -> None:
@@ -259,7 +259,7 @@ def charge_items(count: int, batch_field: str) -> None:
     limit = caller_item_limit(state.caller, app.config)
     if count > limit.amount:
         message = N_("{count} items are more than your limit of {limit} items per {period}: send them in batches of "
-                     "at most {limit}.").format(count=count, limit=limit.amount, period=limit_period(limit))
+                     "at most {limit}.").format(count=count, limit=limit.amount, period=page_period(limit))
         raise BatchOverLimit(message, {batch_field: [message]})
     identity = caller_identity(state.caller, req)
     if state.window_counted:  # a page: its request was counted as it arrived
@@ -270,24 +270,23 @@ def charge_items(count: int, batch_field: str) -> None:
         state.window_counted = True
         state.window, window = limits.hit_pair(caller_limit(state.caller, app.config), limit, identity, count)
         if state.window is not None and state.window.exceeded:
-            raise TooManyRequests(str(state.window.limit))
+            raise TooManyRequests(requests_per(state.window.limit))
     if window is not None and window.exceeded:
         state.items_window = window._replace(count=window.count - count)
         raise ItemsExhausted(N_("{count} items do not fit in what is left of your limit of {limit} items per {period} "
                                 "({left}); retry after the seconds in the Retry-After header, or send a smaller "
-                                "batch.").format(count=count, limit=limit.amount, period=limit_period(limit),
+                                "batch.").format(count=count, limit=limit.amount, period=page_period(limit),
                                                  left=state.items_window.remaining))
     state.items_window = window
 
 
-def limit_period(limit: RateLimitItem) -> str:
-    """``minute``, or ``2 minute`` for a limit over two minutes."""
-    granularity = limit.GRANULARITY.name
-    return granularity if limit.multiples == 1 else f"{limit.multiples} {granularity}"
+def requests_per(limit: RateLimitItem) -> str:
+    """The request limit as a 429 says it: ``60 requests per minute`` (a message itself, translated in its turn)."""
+    return N_("{amount} requests per {period}").format(amount=limit.amount, period=page_period(limit))
 
 
 def page_period(limit: RateLimitItem | None) -> str:
-    """The window as the 429 page says it, in the page's language: ``minute``, ``2 minutes``."""
+    """The window as a 429 (a page's or a problem's) says it, in the reader's language: ``minute``, ``2 minutes``."""
     unit, count = (limit.GRANULARITY.name, limit.multiples) if limit else ("minute", 1)
     return {"second": ngettext("second", "%(num)d seconds", count),
             "minute": ngettext("minute", "%(num)d minutes", count),
