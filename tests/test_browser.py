@@ -246,7 +246,7 @@ def test_the_models_leaderboard_and_publish_form_fit_a_phone(browser, server):
         context.close()
 
 
-LANGUAGE_PAGES = ["/", "/sentiment", "/recommend", "/xray", "/demand", "/fraud", "/models"]
+LANGUAGE_PAGES = ["/", "/sentiment", "/recommend", "/xray", "/demand", "/fraud", "/models", "/monitor"]
 VIEWPORTS = [{"width": 1280, "height": 800}, {"width": 390, "height": 844}]
 
 
@@ -274,6 +274,22 @@ def test_a_browser_in_portuguese_gets_portuguese_pages_and_the_switch_brings_eng
             shoot_each_page(tab, "en", viewport)
         finally:
             context.close()
+
+
+@pytest.mark.parametrize("locale", ["pt-BR", "en-US"])
+def test_the_monitor_shows_its_five_panels_on_a_projector(browser, server, locale):
+    """At 1280x800 each use case's panel shows its name, figures and chart without scrolling."""
+    context = browser.new_context(base_url=server.url, locale=locale, viewport={"width": 1280, "height": 800})
+    try:
+        tab = context.new_page()
+        assert tab.goto("/monitor").ok
+        panels = tab.locator("section.monitor")
+        assert panels.count() == 5
+        for index in range(5):
+            chart = panels.nth(index).locator("svg.per-minute").bounding_box()
+            assert chart["y"] + chart["height"] <= 800, (locale, index, chart)
+    finally:
+        context.close()
 
 
 def shoot_each_page(tab, language: str, viewport: dict) -> None:

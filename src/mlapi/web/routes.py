@@ -214,8 +214,8 @@ def published_message(name: str, card: dict) -> str:
     """sentiment v3 published: accuracy 0.79 (held-out), p50 1.2 ms. An admin can activate it below."""
     headline = registry.use_cases[name].headline_metric
     value = card["metrics"].get(headline)
-    measured = [gettext("%(metric)s %(value)s (held-out)", metric=headline.replace("_", " "), value=f"{value:.4g}")
-                ] if is_figure(value) else []
+    measured = [gettext("%(metric)s %(value)s (held-out)", metric=headline.replace("_", " "),
+                        value=format(value, ".4g"))] if is_figure(value) else []
     p50 = (card.get("latency_ms") or {}).get("p50")
     measured += [f"p50 {milliseconds(p50)} ms"] if is_figure(p50) else []
     return gettext("%(name)s %(version)s published: %(measured)s. An admin can activate it below.", name=name,
