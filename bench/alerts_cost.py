@@ -1,7 +1,7 @@
 """What one alert round costs with a busy hour in the prediction log.
 
 Trains tiny models, fills an SQLite (or ``--database``) log with ``--rows`` rows over the last hour
-(bench/monitor_cost.py's), loads examples/alert_rules.json (13 rules, 29 rule-use case pairs), then times
+(bench/monitor_cost.py's busy_app), loads examples/alert_rules.json (13 rules, 29 rule-use case pairs), then times
 ``evaluate()`` as the process that won the round runs it::
 
     .venv/bin/python bench/alerts_cost.py --rows 100000
@@ -15,12 +15,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from monitor_cost import fill
+from monitor_cost import busy_app
 
-from mlapi import create_app, extensions
+from mlapi import extensions
 from mlapi.alerts.rules import make_rule
 from mlapi.observability.prediction_log import utc_now
-from mlapi.serving.training import train_all
 from mlapi.storage.database import db
 
 RULES = Path(__file__).resolve().parents[1] / "examples" / "alert_rules.json"
@@ -33,13 +32,7 @@ def main() -> None:
     parser.add_argument("--database", help="a database URL (default: SQLite in a temporary folder)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        train_all(folder / "artifacts", sample=0.05)
-        app = create_app({"ARTIFACTS_DIR": str(folder / "artifacts"), "ALERTS_EVERY_SECONDS": 0,
-                          "DATABASE_URL": arguments.database or f"sqlite:///{folder / 'mlapi.db'}",
-                          "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'limits'}?map_mb=1",
-                          "RATELIMIT_ENABLED": False, "SYNC_SECONDS": 0, "LOG_FLUSH_SECONDS": 0})
-        fill(app, arguments.rows)
+        app = busy_app(Path(scratch), arguments.database, arguments.rows)
         with app.app_context():
             names = tuple(extensions.registry(app).use_cases)
             for rule in json.loads(RULES.read_text()):

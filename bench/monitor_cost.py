@@ -42,6 +42,17 @@ def fill(app, rows: int) -> None:
     writer.flush()
 
 
+def busy_app(folder: Path, database: str | None, rows: int):
+    """An app on tiny models trained in ``folder``, its log (``database``, else SQLite there) holding ``rows`` rows."""
+    train_all(folder / "artifacts", sample=0.05)
+    app = create_app({"ARTIFACTS_DIR": str(folder / "artifacts"), "MONITOR_CACHE_SECONDS": 0,
+                      "DATABASE_URL": database or f"sqlite:///{folder / 'mlapi.db'}", "ALERTS_EVERY_SECONDS": 0,
+                      "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'limits'}?map_mb=1",
+                      "RATELIMIT_ENABLED": False, "SYNC_SECONDS": 0, "LOG_FLUSH_SECONDS": 0})
+    fill(app, rows)
+    return app
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
@@ -49,13 +60,7 @@ def main() -> None:
     parser.add_argument("--database", help="a database URL (default: SQLite in a temporary folder)")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
-        train_all(folder / "artifacts", sample=0.05)
-        app = create_app({"ARTIFACTS_DIR": str(folder / "artifacts"), "MONITOR_CACHE_SECONDS": 0,
-                          "DATABASE_URL": arguments.database or f"sqlite:///{folder / 'mlapi.db'}",
-                          "RATELIMIT_STORAGE": f"mlapi+lmdb:///{folder / 'limits'}?map_mb=1",
-                          "RATELIMIT_ENABLED": False, "SYNC_SECONDS": 0, "LOG_FLUSH_SECONDS": 0})
-        fill(app, arguments.rows)
+        app = busy_app(Path(scratch), arguments.database, arguments.rows)
         client = app.test_client()
         seconds = []
         for _ in range(arguments.views):
