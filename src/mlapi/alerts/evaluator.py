@@ -58,7 +58,8 @@ class AlertEvaluator:
                 return
             try:
                 if self.claim(tick):
-                    self.evaluate()
+                    with deadline(BACKGROUND_DEADLINE_SECONDS):  # a stalled database cannot hold the loop
+                        self.evaluate()
                 self.done = tick
             except Exception as error:
                 db.session.rollback()
