@@ -32,13 +32,15 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[dict, bool]] = []
-        received = self.received
+        self.arrived: list[float] = []  # time.monotonic() of each
+        received, arrived = self.received, self.arrived
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 received.append((json.loads(body), hmac.compare_digest(expected, self.headers["X-Mlapi-Signature"])))
+                arrived.append(time.monotonic())
                 self.send_response(204)
                 self.end_headers()
 
@@ -272,15 +274,18 @@ def test_two_instances_fire_a_rule_once_and_resolve_it(artifacts, tmp_path, post
                 key = create_key("ops", "admin")
             headers = {"Authorization": f"Bearer {key}"}
             assert request(first, "POST", "/api/v1/alerts/rules", rule, headers)[0] == 201
-            labels = []
+            labels, enough_at = [], None
             for round_ in range(12):  # three seconds of complaints through both instances and all their workers
                 _, _, answer = request((first, second)[round_ % 2], "POST", "/api/v1/sentiment",
                                        {"texts": COMPLAINTS * 2})
                 labels += [result["label"] for result in answer["results"]]
+                if enough_at is None and len(labels) >= rule["min_count"]:
+                    enough_at = time.monotonic()
                 time.sleep(0.25)
             assert labels.count("negative") / len(labels) > 0.4  # what the rule watches for, as the model answered
             [(fired, verified)] = receiver.wait_for(1, seconds=6)
             assert verified and fired["event"] == "fired" and fired["rule"] == "complaints"
+            assert receiver.arrived[0] - enough_at < 1 + 2 + 2  # the log's flush, two rounds, and slack for CI
             [(_, _), (resolved, resolved_verified)] = receiver.wait_for(2, seconds=12)  # the stream stopped
             assert resolved_verified and resolved["event"] == "resolved" and resolved["id"] == fired["id"]
             time.sleep(2)  # more rounds: nothing else is sent
