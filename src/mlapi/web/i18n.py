@@ -38,39 +38,54 @@ STATUS_PHRASES = (
 # A template's field (``{name}``, ``{count:,}``) or an escaped brace.
 FIELD = re.compile(r"\{\{|\}\}|\{(\w+)(?:![rsa])?(?::[^{}]*)?\}")
 MAX_DEPTH = 3  # a message quoting a message quoting a message: deeper ones stay as they are
+MAX_QUOTED = 1000  # characters: a longer value quoted in a message is a client's text, not a message of ours
 
 
 class Template:
-    """A catalog message with fields: finds its formatted English and says it translated."""
+    """A catalog message with fields: finds its formatted English and says it translated.
+
+    The English is matched by its literal pieces, in order, each found at its leftmost place after the one
+    before (every field at least a character): linear in the text's length, whatever a client put in it
+    (a regular expression of several lazy fields backtracks in cubic time on a crafted text).
+    """
 
     def __init__(self, english: str, translated: str) -> None:
-        pattern, named = [], set()
+        self.literals, self.fields = [""], []  # literal, field, literal, ..., literal
         position = 0
         for match in FIELD.finditer(english):
-            pattern.append(re.escape(english[position:match.start()]))
+            self.literals[-1] += english[position:match.start()]
             position = match.end()
-            name = match.group(1)
-            if name is None:
-                pattern.append(re.escape(match.group()[0]))
-            elif name in named:
-                pattern.append(f"(?P={name})")
+            if match.group(1) is None:
+                self.literals[-1] += match.group()[0]  # an escaped brace is a literal one
             else:
-                named.add(name)
-                pattern.append(f"(?P<{name}>.+?)")
-        pattern.append(re.escape(english[position:]))
-        self.pattern = re.compile("".join(pattern), re.DOTALL)
+                self.fields.append(match.group(1))
+                self.literals.append("")
+        self.literals[-1] += english[position:]
         self.translated = translated
-        self.words = len(FIELD.sub("", english))  # the longest template that fits is the closest
+        self.words = sum(map(len, self.literals))  # the longest template that fits is the closest
+
+    def values(self, english: str) -> dict[str, str] | None:
+        """Each field's text in ``english``, if this template made it."""
+        first, last = self.literals[0], self.literals[-1]
+        if not english.startswith(first) or not english.endswith(last) or len(english) < len(first) + len(last):
+            return None
+        position, end, values = len(first), len(english) - len(last), {}
+        for name, literal in zip(self.fields, [*self.literals[1:-1], None], strict=True):
+            found = end if literal is None else english.find(literal, position + 1, end)
+            if found < position + 1 or values.setdefault(name, english[position:found]) != english[position:found]:
+                return None
+            position = found + len(literal or "")
+        return values
 
     def say(self, english: str, depth: int) -> str | None:
         """``english`` translated, if this template made it; its values translated too, when they are messages."""
-        match = self.pattern.fullmatch(english)
-        if match is None:
+        values = self.values(english)
+        if values is None:
             return None
-        values = {name: translated_text(value, depth + 1) for name, value in match.groupdict().items()}
+        said = {name: translated_text(value, depth + 1) for name, value in values.items()}
 
         def fill(field: re.Match) -> str:
-            return field.group()[0] if field.group(1) is None else values.get(field.group(1), field.group())
+            return field.group()[0] if field.group(1) is None else said.get(field.group(1), field.group())
         return FIELD.sub(fill, self.translated)
 
 
@@ -87,8 +102,8 @@ def phrasebook(locale: str) -> tuple[dict[str, str], list[Template]]:
 def translated_text(english: str, depth: int = 0) -> str:
     """``english`` in the reader's language: a catalog message, or one made from a catalog template."""
     locale = get_locale() if has_request_context() else None
-    if locale is None or locale.language == "en" or depth > MAX_DEPTH or (depth and " " not in english):
-        return english  # a value quoted in a message is translated only if it is a sentence
+    if locale is None or locale.language == "en" or depth > MAX_DEPTH or (depth and not is_sentence(english)):
+        return english
     exact, templates = phrasebook(str(locale))
     if english in exact:
         return exact[english]
@@ -97,6 +112,11 @@ def translated_text(english: str, depth: int = 0) -> str:
         if said is not None:
             return said
     return english
+
+
+def is_sentence(value: str) -> bool:
+    """Whether a value quoted in a message may be a message itself: words, and no longer than one."""
+    return " " in value and len(value) <= MAX_QUOTED
 
 
 def translate(said: Any) -> Any:
