@@ -17,12 +17,13 @@ from sqlalchemy import select
 
 from mlapi import create_app, extensions
 from mlapi.access.keys import create_key
-from mlapi.alerts.rules import AlertEvent, make_rule, parse_condition, parse_duration
+from mlapi.alerts.rules import AlertEvent, AlertRule, add, make_rule, parse_condition, parse_duration
 from mlapi.storage.database import db
 from tests.conftest import needs_postgres, release
 from tests.servers import ROOT, free_port, gunicorn, reachable, request
 
 SECRET = "s3cret-for-tests"
+SENTIMENT = {"sentiment": {"negative", "neutral", "positive"}}
 COMPLAINTS = ["Worst airline ever, lost my bag and nobody helps", "Delayed again, rude staff, never flying you again",
               "Cancelled flight and no refund, terrible service", "Stuck on the tarmac for hours, awful"]
 
@@ -91,14 +92,17 @@ def events(app) -> list[AlertEvent]:
 
 
 @pytest.mark.parametrize("text", ["share(negative) > 0.4", "error_rate>=0.05", " p95_ms > 250 ", "drift >= 0.2",
-                                  "quality(accuracy) < 0.8", "version_mismatch > 0", "rate_limited > 0.1"])
-def test_conditions_read_signal_op_number(text):
+                                  "quality(accuracy) < 0.8", "version_mismatch > 0", "rate_limited > 0.1",
+                                  "error_rate > 0.00001", "p95_ms > 1234567", "drift > 0.123456789"])
+def test_conditions_read_signal_op_number_and_are_stored_as_they_read_back(text):
     condition = parse_condition(text)
-    assert str(parse_condition(str(condition))) == str(condition)
+    assert parse_condition(str(condition)) == condition
 
 
 @pytest.mark.parametrize("text", ["share > 0.4", "error_rate(x) > 1", "latency > 3", "share(negative) = 0.4",
-                                  "share(negative) > lots", "", "drop table"])
+                                  "share(negative) > lots", "", "drop table", "error_rate > 1e999",
+                                  "share(negative) > " + "9" * 400, "p95_ms > \u0661\u0662",
+                                  "share(" + "a" * 300 + ") > 1"])
 def test_other_conditions_are_refused_with_the_syntax(text):
     with pytest.raises(ValueError, match="SIGNAL OP NUMBER"):
         parse_condition(text)
@@ -106,7 +110,7 @@ def test_other_conditions_are_refused_with_the_syntax(text):
 
 def test_durations():
     assert [parse_duration(text) for text in ("30s", "10m", "2h", "1d", "15")] == [30, 600, 7200, 86400, 900]
-    for wrong in ("0s", "8d", "ten", "-5m"):
+    for wrong in ("0s", "8d", "ten", "-5m", "\u0663m", "9" * 5000 + "m"):
         with pytest.raises(ValueError):
             parse_duration(wrong)
 
@@ -121,6 +125,9 @@ def test_the_cli_adds_lists_loads_and_removes_rules(app):
     assert again.exit_code == 1 and "exists already" in again.output
     wrong = runner.invoke(args=["alerts", "add", "x", "--when", "quality(vibes) < 1"])
     assert wrong.exit_code == 1 and "quality() takes one of" in wrong.output
+    typo = runner.invoke(args=["alerts", "add", "x", "--use-case", "sentiment", "--when", "share(negatve) > 0.4"])
+    assert typo.exit_code == 1
+    assert "share() takes a class the use case predicts: negative, neutral, positive" in typo.output
     loaded = runner.invoke(args=["alerts", "load", str(ROOT / "examples" / "alert_rules.json")])
     assert loaded.exit_code == 0, loaded.output
     listed = runner.invoke(args=["alerts", "list"]).output
@@ -158,6 +165,18 @@ def test_the_api_manages_rules_for_an_admin_only(app, client):
 # Evaluation
 
 
+def test_a_rule_that_cannot_be_read_back_does_not_stop_the_others(app, client):
+    with app.app_context():
+        db.session.add(AlertRule(name="old", use_case="sentiment", condition="error_rate > 1e-05 junk",
+                                 window_seconds=60, min_count=1, cooldown_seconds=60, created_at=datetime(2026, 1, 1)))
+        db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 1, "1h", classes=SENTIMENT,
+                                 now=datetime(2026, 1, 1)))
+        db.session.commit()
+        assert not add(make_rule("any-error", None, "drift > 0.3", classes=SENTIMENT, now=datetime(2026, 1, 1)))
+    assert client.post("/api/v1/sentiment", json={"text": ""}).status_code == 422
+    assert [alert["rule"] for alert in evaluate(app)] == ["any-error"]
+
+
 def test_one_process_wins_each_round(make_app):
     first, second = make_app(), make_app()  # two apps on one database: two workers, or two instances
     with first.app_context():
@@ -173,7 +192,7 @@ def test_a_wave_of_complaints_fires_once_is_sent_signed_and_resolves(make_app, r
     client = app.test_client()
     with app.app_context():
         make = make_rule("complaints", "sentiment", "share(negative) > 0.4", "2s", 20, "1h",
-                         use_cases=("sentiment",), now=datetime(2026, 1, 1))
+                         classes=SENTIMENT, now=datetime(2026, 1, 1))
         db.session.add(make)
         db.session.commit()
     assert evaluate(app) == []  # no traffic: nothing to judge
@@ -206,7 +225,7 @@ def test_a_receiver_that_is_down_delays_nothing(make_app):
     client = app.test_client()
     with app.app_context():
         db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 3, "1h",
-                                 use_cases=("sentiment",), now=datetime(2026, 1, 1)))
+                                 classes=SENTIMENT, now=datetime(2026, 1, 1)))
         db.session.commit()
     for _ in range(4):
         assert client.post("/api/v1/sentiment", json={"text": ""}).status_code == 422
@@ -224,7 +243,7 @@ def test_rate_limited_and_version_mismatch(make_app):
     client = app.test_client()
     with app.app_context():
         for name, condition in (("throttled", "rate_limited > 0.5"), ("stale", "version_mismatch > 0")):
-            db.session.add(make_rule(name, "sentiment", condition, "1m", 3, "1h", use_cases=("sentiment",),
+            db.session.add(make_rule(name, "sentiment", condition, "1m", 3, "1h", classes=SENTIMENT,
                                      now=datetime(2026, 1, 1)))
         db.session.commit()
     statuses = [client.post("/api/v1/sentiment", json={"text": "ok"}).status_code for _ in range(8)]
@@ -245,7 +264,7 @@ def test_a_live_quality_floor_fires_on_feedback_and_monitor_shows_the_figure(app
     assert client.post("/api/v1/feedback", json={"items": items}, headers=headers).status_code == 200
     with app.app_context():
         db.session.add(make_rule("accuracy-floor", "sentiment", "quality(accuracy) < 0.5", "1h", 10, "1h",
-                                 use_cases=("sentiment",), now=datetime(2026, 1, 1)))
+                                 classes=SENTIMENT, now=datetime(2026, 1, 1)))
         db.session.commit()
     [fired] = evaluate(app)
     assert fired["rule"] == "accuracy-floor" and fired["value"] == 0.0  # every truth disagreed

@@ -6,9 +6,9 @@ import json
 import click
 from flask.cli import AppGroup
 
-from mlapi import extensions
 from mlapi.alerts.evaluator import recent_alerts
 from mlapi.alerts.rules import add, all_rules, make_rule, remove, stamp
+from mlapi.alerts.signals import predicted_classes
 from mlapi.observability.prediction_log import utc_now
 
 alerts_group = AppGroup("alerts", help="Alert rules: add, list, remove, load a set; the last alerts.")
@@ -16,8 +16,7 @@ alerts_group = AppGroup("alerts", help="Alert rules: add, list, remove, load a s
 
 def new_rule(name: str, use_case: str | None, when: str, window: str, min_count: int, cooldown: str) -> None:
     try:
-        rule = make_rule(name, use_case, when, window, min_count, cooldown,
-                         use_cases=tuple(extensions.registry().use_cases), now=utc_now())
+        rule = make_rule(name, use_case, when, window, min_count, cooldown, classes=predicted_classes(), now=utc_now())
     except ValueError as refused:
         raise click.ClickException(f"{name}: {refused}") from None
     if not add(rule):

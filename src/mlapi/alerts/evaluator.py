@@ -10,6 +10,7 @@ resolved, and that is sent too. While the database is away nothing is evaluated;
 from __future__ import annotations
 
 import logging
+import math
 import time
 from datetime import timedelta
 from typing import Any
@@ -94,12 +95,16 @@ class AlertEvaluator:
         windows: dict = {}
         changed: list[tuple[str, AlertEvent, AlertRule]] = []
         for rule in rules:
-            condition = parse_condition(rule.condition)
+            try:
+                condition = parse_condition(rule.condition)
+            except ValueError:  # stored by an mlapi that read conditions otherwise: the other rules still count
+                log.error("alert rule %s: its condition %r cannot be read; it is skipped", rule.name, rule.condition)
+                continue
             for name in [rule.use_case] if rule.use_case else names:
                 if name not in names:
                     continue
                 value = measure(rule, condition, name, now, longest, windows)
-                holds = value is not None and condition.holds(value)
+                holds = value is not None and math.isfinite(value) and condition.holds(value)
                 opened = open_alerts.get((rule.name, name))
                 if holds and opened is None and self.cooled(rule, name, now):
                     event = AlertEvent(rule=rule.name, use_case=name, condition=rule.condition, value=value,

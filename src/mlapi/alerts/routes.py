@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from marshmallow import Schema, fields
 
-from mlapi import extensions
 from mlapi.access.keys import admin_only
 from mlapi.alerts.evaluator import recent_alerts
 from mlapi.alerts.rules import add, all_rules, make_rule, remove
+from mlapi.alerts.signals import predicted_classes
 from mlapi.api.openapi import documented
 from mlapi.errors import NotFound, ValidationFailed
 from mlapi.observability.prediction_log import utc_now
@@ -92,7 +92,7 @@ def add_rule():
     """Add a rule; it is checked from the next round on."""
     asked = load(RuleRequest(), json_payload())
     try:
-        rule = make_rule(**asked, use_cases=tuple(extensions.registry().use_cases), now=utc_now())
+        rule = make_rule(**asked, classes=predicted_classes(), now=utc_now())
     except ValueError as refused:
         raise ValidationFailed(str(refused), {"rule": [str(refused)]}) from None
     with deadline(REQUEST_DEADLINE_SECONDS):
@@ -109,7 +109,7 @@ def add_rule():
 def remove_rule(name: str):
     """Remove a rule; its open alerts are resolved, its past ones stay."""
     with deadline(REQUEST_DEADLINE_SECONDS):
-        rule = remove(name, utc_now())
-    if rule is None:
+        removed = remove(name, utc_now())
+    if removed is None:
         raise NotFound(N_("There is no alert rule named '{name}'.").format(name=name))
-    return jsonify(rule.as_dict())
+    return jsonify(removed)

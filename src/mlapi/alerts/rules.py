@@ -16,12 +16,14 @@ the same use case only once the cool-down has passed. A condition reads ``SIGNAL
 """
 from __future__ import annotations
 
+import math
 import operator
 import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, select, update
+from sqlalchemy import DateTime, Float, Integer, String, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mlapi.storage.database import db
@@ -32,9 +34,9 @@ SIGNALS = {  # signal -> whether it takes an argument in parentheses
     "rate_limited": False, "version_mismatch": False, "quality": True,
 }
 OPERATORS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
-CONDITION = re.compile(r"\s*(?P<signal>[a-z_0-9]+)\s*(?:\(\s*(?P<argument>[\w.-]+)\s*\))?\s*(?P<op>>=|<=|>|<)\s*"
-                       r"(?P<threshold>-?\d+(?:\.\d+)?)\s*")
-DURATION = re.compile(r"\s*(?P<amount>\d+)\s*(?P<unit>s|m|h|d)?\s*")
+CONDITION = re.compile(r"\s*(?P<signal>[a-z_0-9]{1,32})\s*(?:\(\s*(?P<argument>[A-Za-z0-9_.-]{1,64})\s*\))?\s*"
+                       r"(?P<op>>=|<=|>|<)\s*(?P<threshold>-?[0-9]{1,15}(?:\.[0-9]{1,15})?(?:[eE][-+]?[0-9]{1,3})?)\s*")
+DURATION = re.compile(r"\s*(?P<amount>[0-9]{1,7})\s*(?P<unit>s|m|h|d)?\s*")
 SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW_SECONDS = 7 * 86400
 
@@ -105,7 +107,7 @@ class Condition:
 
     def __str__(self) -> str:
         argument = f"({self.argument})" if self.argument else ""
-        return f"{self.signal}{argument} {self.op} {self.threshold:g}"
+        return f"{self.signal}{argument} {self.op} {self.threshold:.15g}"  # read back as the same number
 
 
 def parse_condition(text: str) -> Condition:
@@ -115,7 +117,8 @@ def parse_condition(text: str) -> Condition:
     """
     match = CONDITION.fullmatch(text or "")
     signal = match and match["signal"]
-    if not match or signal not in SIGNALS or SIGNALS[signal] != bool(match["argument"]):
+    if not match or signal not in SIGNALS or SIGNALS[signal] != bool(match["argument"]) or not math.isfinite(
+            float(match["threshold"])):
         raise ValueError(N_("A condition reads SIGNAL OP NUMBER, e.g. 'share(negative) > 0.4'; the signals are "
                             "share(CLASS), error_rate, server_error_rate, p95_ms, drift, rate_limited, "
                             "version_mismatch and quality(METRIC)."))
@@ -142,11 +145,13 @@ QUALITY_METRICS = ("accuracy", "macro_f1", "sensitivity", "specificity", "precis
 
 
 def make_rule(name: str, use_case: str | None, condition: str, window: str | int = "10m", min_count: int = 20,
-              cooldown: str | int = "30m", *, use_cases: tuple[str, ...], now: datetime) -> AlertRule:
-    """A new rule from what a person typed; ``use_case`` None or ``all``: every use case.
+              cooldown: str | int = "30m", *, classes: dict[str, set[str]], now: datetime) -> AlertRule:
+    """A new rule from what a person typed; ``use_case`` None or ``all``: every use case. ``classes``: each use
+    case's predicted classes (none for those that predict no class), which ``share(CLASS)`` must name.
 
     :raises ValueError: a part is not valid (the message names it).
     """
+    use_cases = tuple(classes)
     if not NAME.fullmatch(name or ""):
         raise ValueError(N_("A rule's name is 1 to 64 letters, digits, '.', '-' or '_'."))
     use_case = None if use_case in (None, "", "all") else use_case
@@ -156,6 +161,10 @@ def make_rule(name: str, use_case: str | None, condition: str, window: str | int
     parsed = parse_condition(condition)
     if parsed.signal == "quality" and parsed.argument not in QUALITY_METRICS:
         raise ValueError(N_("quality() takes one of {metrics}.").format(metrics=", ".join(QUALITY_METRICS)))
+    known = classes[use_case] if use_case else set().union(*classes.values())
+    if parsed.signal == "share" and parsed.argument not in known:
+        raise ValueError(N_("share() takes a class the use case predicts: {classes}.").format(
+            classes=", ".join(sorted(known)) or "-"))
     if not isinstance(min_count, int) or isinstance(min_count, bool) or not 1 <= min_count <= 1_000_000:
         raise ValueError(N_("min_count is a whole number from 1 to 1,000,000."))
     return AlertRule(name=name, use_case=use_case, condition=str(parsed), window_seconds=parse_duration(window),
@@ -163,23 +172,30 @@ def make_rule(name: str, use_case: str | None, condition: str, window: str | int
 
 
 def add(rule: AlertRule) -> bool:
-    """Store ``rule`` unless one of its name exists (then False); commits."""
-    if db.session.scalar(select(AlertRule.id).where(AlertRule.name == rule.name)) is not None:
-        return False
+    """Store ``rule`` unless one of its name exists (then False, also when another request stored it first)."""
     db.session.add(rule)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:  # the name is unique
+        db.session.rollback()
+        return False
     return True
 
 
-def remove(name: str, now: datetime) -> AlertRule | None:
-    """Delete the rule ``name`` and resolve its open alerts (their history stays); None if there is no such rule."""
-    rule = db.session.scalar(select(AlertRule).where(AlertRule.name == name))
-    if rule is not None:
-        db.session.execute(update(AlertEvent).where(AlertEvent.rule == name, AlertEvent.resolved_at.is_(None))
-                           .values(resolved_at=now))
-        db.session.delete(rule)
-        db.session.commit()
-    return rule
+def remove(name: str, now: datetime) -> dict | None:
+    """Delete the rule ``name`` and resolve its open alerts (their history stays): the rule as it was, or None if
+    there is no such rule (or another request removed it first)."""
+    rule = db.session.scalar(select(AlertRule).where(AlertRule.name == name)) if NAME.fullmatch(name) else None
+    if rule is None:
+        return None
+    removed = rule.as_dict()
+    if db.session.execute(delete(AlertRule).where(AlertRule.id == rule.id)).rowcount != 1:
+        db.session.rollback()
+        return None
+    db.session.execute(update(AlertEvent).where(AlertEvent.rule == name, AlertEvent.resolved_at.is_(None))
+                       .values(resolved_at=now))
+    db.session.commit()
+    return removed
 
 
 def all_rules() -> list[AlertRule]:

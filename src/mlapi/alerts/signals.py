@@ -40,6 +40,12 @@ class Window:
     serving_classes: Counter = field(default_factory=Counter)  # of them, predicted by the serving version
 
 
+def predicted_classes() -> dict[str, set[str]]:
+    """Each use case's classes, as its serving version's card lists them (none for demand and recommend)."""
+    return {name: set(loaded.card.get("label_shares") or {}) if (loaded := registry.loaded.get(name)) else set()
+            for name in registry.use_cases}
+
+
 def read_rows(name: str, since: datetime) -> list[tuple]:
     """The prediction log's rows of ``name`` since ``since``, newest first, at most MAX_ROWS: (at, status,
     latency, classes, version), the classes read from their JSON once."""
