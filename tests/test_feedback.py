@@ -375,3 +375,23 @@ def test_in_an_outage_the_oldest_held_rows_let_their_outputs_go(app, monkeypatch
     kept = [row.outputs is not None for _, batch in writer.held for row in batch]
     assert kept == [False, False, False, True, True] and [len(batch) for _, batch in writer.held] == [3, 2]
     writer.held = []
+
+
+def test_what_a_client_cannot_make_the_server_do(app, client, keys):
+    """Values past what the data can be, ids no answer can have and oversized batches: each a quick 422."""
+    demand_id, _ = predict(client, "demand", {"series": "1_1"}, keys["ana"])
+    recommend_id, _ = predict(client, "recommend", {"liked": [770828, 1300854]}, keys["ana"])
+    for body, field in [({"request_id": recommend_id, "movie_id": 10**400}, "movie_id"),
+                        ({"request_id": demand_id, "sales": 10**400}, "sales"),
+                        ({"request_id": demand_id, "sales": [1.7e308, 1.7e308]}, "sales"),
+                        ({"request_id": "\ud800", "label": "negative"}, "request_id"),
+                        ({"request_id": "pg-\u0000", "label": "negative"}, "request_id")]:
+        refused = client.post("/api/v1/feedback", data=json.dumps(body), content_type="application/json",
+                              headers=auth(keys["ana"]))
+        assert refused.status_code == 422 and list(refused.json["errors"]) == [field], refused.json
+    many = give(client, keys["ana"], {"items": [{}] * 100_000})
+    assert many.status_code == 422 and many.json["errors"] == {"items": ["Longer than maximum length 1000."]}
+    assert given(client, keys["ana"], {"request_id": demand_id, "sales": [0.001, 2e6]})["truth"]
+    with app.app_context():
+        measured = live_quality("demand", utc_now() - WEEK_AGO)
+    assert all(value is not None for found in measured.values() for value in found["metrics"].values())

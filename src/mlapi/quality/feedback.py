@@ -3,13 +3,15 @@
 The prediction is looked up in the prediction log, which has kept what each item predicted (``outputs``).
 A row may not be written yet when feedback follows its prediction at once (each worker writes its rows once
 a second): this worker's are written first, and then the log is read again for up to
-``FEEDBACK_WAIT_SECONDS`` before an unknown request id is a 404. A request id is the client's own when it
+``FEEDBACK_WAIT_SECONDS`` before an unknown request id is a 404 (two requests of a process wait so at a time;
+the others answer at once, so unknown ids cannot hold every thread). A request id is the client's own when it
 sent one, so two keys may have used the same: a client's feedback is for its own prediction, an admin's for
 the latest. A second truth for the same item replaces the first (an upsert on ``(prediction_id, position)``).
 A batch is stored whole or not at all.
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -44,6 +46,7 @@ from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.words import N_
 
 POLL_SECONDS = 0.1  # how often the log is read again while a request id is not in it yet
+WAITING = threading.BoundedSemaphore(2)  # requests of this process waiting so: unknown ids cannot hold every thread
 REPLACED = ("request_id", "use_case", "version", "key_name", "given_by", "predicted_at", "at", "predicted", "truth",
             "true_class", "predicted_class", "hit", "abs_error", "weeks", "pct_error", "pct_weeks")  # by a new truth
 
@@ -147,7 +150,8 @@ def chosen(candidates: list[Row], caller: Caller, request_id: str, oldest: datet
     """
     if not candidates:
         raise NotFound(N_("No answered prediction has the request id {request_id}: use the X-Request-ID header "
-                          "of a prediction's answer.").format(request_id=request_id))
+                          "of a prediction's answer (it is logged within a second: right after it, send the "
+                          "feedback again if this came at once).").format(request_id=request_id))
     own = candidates if caller.role == "admin" else [row for row in candidates if row.key_name == caller.name]
     if not own:
         raise Forbidden(N_("Request {request_id} was not made with your key: only the key that made a prediction, "
@@ -169,10 +173,15 @@ def predictions(request_ids: set[str], wait_seconds: float) -> dict[str, list[Ro
     if extensions.database_outage().up:  # else the read below is the 503, without waiting for a write first
         writer.flush()
     found = logged(request_ids)
-    ends = time.monotonic() + wait_seconds
-    while (missing := request_ids - found.keys()) and time.monotonic() < ends:
-        time.sleep(POLL_SECONDS)
-        found |= logged(missing)
+    if found.keys() >= request_ids or not WAITING.acquire(blocking=False):  # a few wait; the others answer at once
+        return found
+    try:
+        ends = time.monotonic() + wait_seconds
+        while (missing := request_ids - found.keys()) and time.monotonic() < ends:
+            time.sleep(POLL_SECONDS)
+            found |= logged(missing)
+    finally:
+        WAITING.release()
     return found
 
 

@@ -6,10 +6,14 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from mlapi.demand.schemas import MAX_HORIZON
+from mlapi.observability.access_log import CLIENT_ID
 from mlapi.quality.truths import TRUTH_FIELDS, is_number
 from mlapi.words import N_
 
 MAX_FEEDBACK_ITEMS = 1000
+MAX_MOVIE_ID = 10**9  # IMDb numbers have 7 or 8 digits
+REQUEST_ID = validate.Regexp(rf"(?:{CLIENT_ID.pattern})\Z", error=N_(  # what X-Request-ID can be: never anything else
+    "A request id is 1 to 128 letters, digits, '.', '_', ':' or '-': the X-Request-ID of a prediction's answer."))
 MAX_QUALITY_MINUTES = 525_600  # a year
 WEEK_MINUTES = 10_080
 
@@ -45,7 +49,7 @@ class WeeklySales(fields.Field):
 class FeedbackItem(Schema):
     """The true outcome of one predicted item, in the one field its use case takes."""
 
-    request_id = fields.String(required=True, validate=validate.Length(min=1, max=128), metadata={
+    request_id = fields.String(required=True, validate=REQUEST_ID, metadata={
         "description": "The X-Request-ID of the prediction's answer.", "example": "3f1c2a9b7d4e4f0a9c8b6d5e4f3a2b1c"})
     position = WholeNumber(load_default=0, validate=validate.Range(min=0), metadata={
         "description": "The item in a batch prediction, from 0 (its place in 'results'); 0 for one item."})
@@ -57,7 +61,8 @@ class FeedbackItem(Schema):
                        "order (as many as are known, up to the forecast's horizon).",
         "oneOf": [{"type": "number"}, {"type": "array", "items": {"type": "number"}, "minItems": 1,
                                        "maxItems": MAX_HORIZON}]})
-    movie_id = WholeNumber(validate=validate.Range(min=1), metadata={"description": "recommend: the movie watched."})
+    movie_id = WholeNumber(validate=validate.Range(min=1, max=MAX_MOVIE_ID),
+                           metadata={"description": "recommend: the movie watched."})
 
     @validates_schema
     def one_truth(self, data: dict, **kwargs: Any) -> None:
@@ -73,7 +78,7 @@ def one_truth_message() -> str:
 class FeedbackRequest(FeedbackItem):
     """One item's fields, or ``items``: a batch of them."""
 
-    request_id = fields.String(validate=validate.Length(min=1, max=128), metadata={
+    request_id = fields.String(validate=REQUEST_ID, metadata={
         "description": "The X-Request-ID of the prediction's answer (required unless 'items' is sent).",
         "example": "3f1c2a9b7d4e4f0a9c8b6d5e4f3a2b1c"})
     items = fields.List(fields.Nested(FeedbackItem), validate=validate.Length(max=MAX_FEEDBACK_ITEMS), metadata={

@@ -7,9 +7,9 @@ window's quality is then a ``GROUP BY`` in the database (:class:`Group` rows), n
 """
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
+from mlapi.demand.model import MAX_SALES
 from mlapi.sentiment.schemas import LABELS as SENTIMENT_LABELS
 from mlapi.words import N_
 from mlapi.xray.schemas import LABELS as XRAY_LABELS
@@ -30,7 +30,7 @@ class Judged(NamedTuple):
     hit: bool | None = None
     abs_error: float | None = None  # demand: the sum of |actual - forecast| over the weeks given
     weeks: int | None = None
-    pct_error: float | None = None  # demand: the sum of |actual - forecast| / |actual| over weeks with sales
+    pct_error: float | None = None  # demand: the sum of |actual - forecast| / |actual| over weeks with sales >= 1
     pct_weeks: int | None = None
 
 
@@ -54,7 +54,8 @@ def ratio(part: float, whole: float) -> float | None:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A JSON number within the sales a history may have (an int compares exactly, never converted)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_SALES
 
 
 class Truth:
@@ -202,7 +203,7 @@ class Forecast(Truth):
 
     def judged(self, predicted: Any, truth: Any) -> Judged:
         errors = [(actual, abs(actual - week["sales"])) for actual, week in zip(truth, predicted, strict=False)]
-        relative = [error / abs(actual) for actual, error in errors if actual != 0]
+        relative = [error / abs(actual) for actual, error in errors if abs(actual) >= 1]  # a cent would blow it up
         return Judged(abs_error=sum(error for _, error in errors), weeks=len(errors), pct_error=sum(relative),
                       pct_weeks=len(relative))
 
