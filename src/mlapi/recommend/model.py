@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from mlapi.config import Config
 from mlapi.usecase import Step, Trained, no_progress
 
 LIKED = 7.0
@@ -80,11 +81,14 @@ class Recommender:
         return state
 
     def __setstate__(self, state: dict) -> None:
-        """The Brazilian titles travel in the artifact, like the English ones; one trained before them
-        loads with none and searches the English titles only (retrain to add them)."""
-        brazilian = json.loads(state.get("titles_pt_BR", "{}"))
+        """The Brazilian titles travel in the artifact, like the English ones; one trained before them reads
+        them from the project's data folder, so an upgrade finds "Vingadores" without training again."""
+        if "titles_pt_BR" in state:
+            brazilian = {int(movie_id): title for movie_id, title in json.loads(state["titles_pt_BR"]).items()}
+        else:
+            brazilian = read_titles_pt_BR(Path(Config.DATA_DIR) / "recommend")
         self.__dict__.update(state, titles=json.loads(state["titles"]), genres=json.loads(state["genres"]),
-                             titles_pt_BR={int(movie_id): title for movie_id, title in brazilian.items()})
+                             titles_pt_BR=brazilian)
         self.index = {int(movie_id): row for row, movie_id in enumerate(self.movie_ids)}
 
 
@@ -109,7 +113,10 @@ def read_movies(data_dir: Path) -> pd.DataFrame:
 
 
 def read_titles_pt_BR(data_dir: Path) -> dict[int, str]:
-    """IMDb number -> Brazilian release title, from the hand-curated ``titles_pt_BR.csv`` (see SOURCE.md)."""
+    """IMDb number -> Brazilian release title, from the hand-curated ``titles_pt_BR.csv`` (see SOURCE.md); none
+    where the file is not (an installed copy without the data)."""
+    if not (data_dir / "titles_pt_BR.csv").is_file():
+        return {}
     titles = pd.read_csv(data_dir / "titles_pt_BR.csv", dtype=str, keep_default_na=False)
     return dict(zip(titles.movie_id.astype(int), titles.title_pt_BR, strict=True))
 
