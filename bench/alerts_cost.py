@@ -19,7 +19,7 @@ from monitor_cost import busy_app
 
 from mlapi import extensions
 from mlapi.alerts.rules import make_rule
-from mlapi.alerts.signals import predicted_classes
+from mlapi.alerts.signals import known
 from mlapi.observability.prediction_log import utc_now
 from mlapi.storage.database import db
 
@@ -35,10 +35,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         app = busy_app(Path(scratch), arguments.database, arguments.rows)
         with app.app_context():
-            classes = predicted_classes()
+            allowed = known()
             for rule in json.loads(RULES.read_text()):
                 db.session.add(make_rule(rule["name"], rule["use_case"], rule["condition"], rule["window"],
-                                         rule["min_count"], rule["cooldown"], classes=classes, now=utc_now()))
+                                         rule["min_count"], rule["cooldown"], known=allowed, now=utc_now()))
             db.session.commit()
             seconds = []
             for _ in range(arguments.rounds):

@@ -16,9 +16,10 @@ class Receiver(BaseHTTPRequestHandler):
         genuine = hmac.compare_digest(expected, self.headers.get("X-Mlapi-Signature", ""))
         self.send_response(204 if genuine else 401)
         self.end_headers()
-        if genuine:
-            alert = json.loads(body)
-            print(f"{alert['event']}: {alert['rule']} on {alert['use_case']}: {alert['condition']} ({alert['value']})")
+        alert = json.loads(body) if genuine else {}
+        value = alert.get("resolved_value") if alert.get("event") == "resolved" else alert.get("value")
+        print(f"{alert['event']}: {alert['rule']} on {alert['use_case']}: {alert['condition']} (now {value})"
+              if genuine else "refused: the signature does not match (another secret?)", flush=True)
 
 
 HTTPServer(("127.0.0.1", int(sys.argv[2]) if len(sys.argv) > 2 else 9000), Receiver).serve_forever()

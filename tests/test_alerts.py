@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import threading
 import time
 import uuid
@@ -17,13 +18,13 @@ from sqlalchemy import select
 
 from mlapi import create_app, extensions
 from mlapi.access.keys import create_key
-from mlapi.alerts.rules import AlertEvent, AlertRule, add, make_rule, parse_condition, parse_duration
+from mlapi.alerts.rules import AlertEvent, AlertRule, Known, add, make_rule, parse_condition, parse_duration
 from mlapi.storage.database import db
 from tests.conftest import needs_postgres, release
 from tests.servers import ROOT, free_port, gunicorn, reachable, request
 
 SECRET = "s3cret-for-tests"
-SENTIMENT = {"sentiment": {"negative", "neutral", "positive"}}
+SENTIMENT = Known({"sentiment": {"negative", "neutral", "positive"}}, {"sentiment": ("accuracy", "macro_f1")})
 COMPLAINTS = ["Worst airline ever, lost my bag and nobody helps", "Delayed again, rude staff, never flying you again",
               "Cancelled flight and no refund, terrible service", "Stuck on the tarmac for hours, awful"]
 
@@ -120,19 +121,21 @@ def test_the_cli_adds_lists_loads_and_removes_rules(app):
     added = runner.invoke(args=["alerts", "add", "complaints", "--use-case", "sentiment", "--when",
                                 "share(negative) > 0.4", "--window", "10m", "--min-count", "50"])
     assert added.exit_code == 0, added.output
-    assert "sentiment: share(negative) > 0.4 over 600 s (at least 50)" in added.output
+    assert "sentiment: share(negative) > 0.4 over 10m (at least 50), cool-down 30m" in added.output
     again = runner.invoke(args=["alerts", "add", "complaints", "--when", "error_rate > 0.1"])
     assert again.exit_code == 1 and "exists already" in again.output
-    wrong = runner.invoke(args=["alerts", "add", "x", "--when", "quality(vibes) < 1"])
-    assert wrong.exit_code == 1 and "quality() takes one of" in wrong.output
+    wrong = runner.invoke(args=["alerts", "add", "x", "--use-case", "sentiment", "--when", "quality(recall) < 1"])
+    assert wrong.exit_code == 1 and "quality() takes a live metric of the use case: accuracy, macro_f1" in wrong.output
     typo = runner.invoke(args=["alerts", "add", "x", "--use-case", "sentiment", "--when", "share(negatve) > 0.4"])
     assert typo.exit_code == 1
     assert "share() takes a class the use case predicts: negative, neutral, positive" in typo.output
-    loaded = runner.invoke(args=["alerts", "load", str(ROOT / "examples" / "alert_rules.json")])
-    assert loaded.exit_code == 0, loaded.output
+    for _ in range(2):  # loading twice leaves the rules as they are
+        loaded = runner.invoke(args=["alerts", "load", str(ROOT / "examples" / "alert_rules.json")])
+        assert loaded.exit_code == 0, loaded.output
     listed = runner.invoke(args=["alerts", "list"]).output
     example = json.loads((ROOT / "examples" / "alert_rules.json").read_text())
     assert all(rule["name"] in listed for rule in example) and "complaints" in listed
+    assert re.search(r"\ncomplaints +sentiment +10m +50 +30m  share\(negative\) > 0\.4\n", listed)
     assert {rule["use_case"] for rule in example} == {"sentiment", "xray", "fraud", "demand", "recommend", "all"}
     assert runner.invoke(args=["alerts", "remove", "complaints"]).exit_code == 0
     assert "complaints" not in runner.invoke(args=["alerts", "list"]).output
@@ -154,8 +157,13 @@ def test_the_api_manages_rules_for_an_admin_only(app, client):
     refused = client.post("/api/v1/alerts/rules", json={**rule, "name": "x", "condition": "negative > 40%"},
                           headers=headers)
     assert refused.status_code == 422 and "SIGNAL OP NUMBER" in refused.json["detail"]
-    assert client.post("/api/v1/alerts/rules", json={**rule, "name": "y", "use_case": "weather"},
-                       headers=headers).status_code == 422
+    for wrong, field in (({"use_case": "weather"}, "use_case"), ({"window": "ten"}, "window"),
+                         ({"cooldown": True}, "cooldown"), ({"min_count": 0}, "min_count"), ({"name": "a/b"}, "name")):
+        refused = client.post("/api/v1/alerts/rules", json={**rule, "name": "y", **wrong}, headers=headers)
+        assert refused.status_code == 422 and list(refused.json["errors"]) == [field], refused.json
+    minutes = client.post("/api/v1/alerts/rules", json={**rule, "name": "z", "window": 15}, headers=headers)
+    assert minutes.status_code == 201 and minutes.json["window_seconds"] == 900
+    assert client.delete("/api/v1/alerts/rules/z", headers=headers).status_code == 200
     assert [r["name"] for r in client.get("/api/v1/alerts/rules", headers=headers).json["rules"]] == ["complaints"]
     assert client.delete("/api/v1/alerts/rules/complaints", headers=headers).status_code == 200
     assert client.delete("/api/v1/alerts/rules/complaints", headers=headers).status_code == 404
@@ -169,10 +177,10 @@ def test_a_rule_that_cannot_be_read_back_does_not_stop_the_others(app, client):
     with app.app_context():
         db.session.add(AlertRule(name="old", use_case="sentiment", condition="error_rate > 1e-05 junk",
                                  window_seconds=60, min_count=1, cooldown_seconds=60, created_at=datetime(2026, 1, 1)))
-        db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 1, "1h", classes=SENTIMENT,
+        db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 1, "1h", known=SENTIMENT,
                                  now=datetime(2026, 1, 1)))
         db.session.commit()
-        assert not add(make_rule("any-error", None, "drift > 0.3", classes=SENTIMENT, now=datetime(2026, 1, 1)))
+        assert not add(make_rule("any-error", None, "drift > 0.3", known=SENTIMENT, now=datetime(2026, 1, 1)))
     assert client.post("/api/v1/sentiment", json={"text": ""}).status_code == 422
     assert [alert["rule"] for alert in evaluate(app)] == ["any-error"]
 
@@ -192,7 +200,7 @@ def test_a_wave_of_complaints_fires_once_is_sent_signed_and_resolves(make_app, r
     client = app.test_client()
     with app.app_context():
         make = make_rule("complaints", "sentiment", "share(negative) > 0.4", "2s", 20, "1h",
-                         classes=SENTIMENT, now=datetime(2026, 1, 1))
+                         known=SENTIMENT, now=datetime(2026, 1, 1))
         db.session.add(make)
         db.session.commit()
     assert evaluate(app) == []  # no traffic: nothing to judge
@@ -220,12 +228,28 @@ def test_a_wave_of_complaints_fires_once_is_sent_signed_and_resolves(make_app, r
     assert [alert["rule"] for alert in listed] == ["complaints"] and listed[0]["firing"] is False
 
 
+def test_removing_a_firing_rule_resolves_its_alert_and_says_so(make_app, receiver):
+    app = make_app(ALERT_WEBHOOKS=receiver.url, ALERT_WEBHOOK_SECRET=SECRET)
+    client = app.test_client()
+    with app.app_context():
+        db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 1, "1h", known=SENTIMENT,
+                                 now=datetime(2026, 1, 1)))
+        db.session.commit()
+    assert client.post("/api/v1/sentiment", json={"text": ""}).status_code == 422
+    [fired] = evaluate(app)
+    removed = client.delete("/api/v1/alerts/rules/any-error", headers=admin(app))
+    assert removed.status_code == 200 and removed.json["name"] == "any-error"
+    [(first, _), (second, verified)] = receiver.wait_for(2)
+    assert (first["event"], second["event"], second["id"], verified) == ("fired", "resolved", fired["id"], True)
+    assert not events(app)[0].as_dict()["firing"]
+
+
 def test_a_receiver_that_is_down_delays_nothing(make_app):
     app = make_app(ALERT_WEBHOOKS=f"http://127.0.0.1:{free_port()}/down", ALERT_WEBHOOK_SECRET=SECRET)
     client = app.test_client()
     with app.app_context():
         db.session.add(make_rule("any-error", "sentiment", "error_rate > 0.5", "1m", 3, "1h",
-                                 classes=SENTIMENT, now=datetime(2026, 1, 1)))
+                                 known=SENTIMENT, now=datetime(2026, 1, 1)))
         db.session.commit()
     for _ in range(4):
         assert client.post("/api/v1/sentiment", json={"text": ""}).status_code == 422
@@ -243,7 +267,7 @@ def test_rate_limited_and_version_mismatch(make_app):
     client = app.test_client()
     with app.app_context():
         for name, condition in (("throttled", "rate_limited > 0.5"), ("stale", "version_mismatch > 0")):
-            db.session.add(make_rule(name, "sentiment", condition, "1m", 3, "1h", classes=SENTIMENT,
+            db.session.add(make_rule(name, "sentiment", condition, "1m", 3, "1h", known=SENTIMENT,
                                      now=datetime(2026, 1, 1)))
         db.session.commit()
     statuses = [client.post("/api/v1/sentiment", json={"text": "ok"}).status_code for _ in range(8)]
@@ -264,7 +288,7 @@ def test_a_live_quality_floor_fires_on_feedback_and_monitor_shows_the_figure(app
     assert client.post("/api/v1/feedback", json={"items": items}, headers=headers).status_code == 200
     with app.app_context():
         db.session.add(make_rule("accuracy-floor", "sentiment", "quality(accuracy) < 0.5", "1h", 10, "1h",
-                                 classes=SENTIMENT, now=datetime(2026, 1, 1)))
+                                 known=SENTIMENT, now=datetime(2026, 1, 1)))
         db.session.commit()
     [fired] = evaluate(app)
     assert fired["rule"] == "accuracy-floor" and fired["value"] == 0.0  # every truth disagreed

@@ -21,7 +21,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from mlapi import extensions
-from mlapi.alerts.rules import AlertEvent, AlertRule, AlertTick, parse_condition, stamp
+from mlapi.alerts.rules import AlertEvent, AlertRule, AlertTick, parse_condition, remove, stamp
 from mlapi.alerts.signals import measure
 from mlapi.alerts.webhooks import Deliveries, configured_webhooks
 from mlapi.observability.prediction_log import utc_now
@@ -123,7 +123,7 @@ class AlertEvaluator:
                             event.value)
             else:
                 log.info("alert %s resolved on %s", event.rule, event.use_case)
-            sent.append(self.announce(kind, event, rule))
+            sent.append(self.announce(kind, event, rule.window_seconds, rule.min_count))
         return sent
 
     def cooled(self, rule: AlertRule, name: str, now) -> bool:
@@ -133,13 +133,24 @@ class AlertEvaluator:
                                  .order_by(AlertEvent.fired_at.desc()).limit(1))
         return last is None or (now - last).total_seconds() >= rule.cooldown_seconds
 
-    def announce(self, kind: str, event: AlertEvent, rule: AlertRule) -> dict[str, Any]:
-        """Send ``event`` to the webhooks; the body sent."""
-        alert = {"event": kind, **event.as_dict(), "window_seconds": rule.window_seconds,
-                 "min_count": rule.min_count, "sent_at": stamp(utc_now()),
+    def announce(self, kind: str, event: AlertEvent, window_seconds: int, min_count: int) -> dict[str, Any]:
+        """Send ``event`` (``fired`` or ``resolved``) to the webhooks; the body sent."""
+        alert = {"event": kind, **event.as_dict(), "window_seconds": window_seconds,
+                 "min_count": min_count, "sent_at": stamp(utc_now()),
                  "monitor": f"{self.public_url}/monitor" if self.public_url else "/monitor"}
         self.deliveries.send(alert)
         return alert
+
+
+def remove_and_resolve(name: str) -> dict | None:
+    """Remove the rule ``name``; each alert it still had open is resolved and sent as such. The rule, or None."""
+    found = remove(name, utc_now())
+    if found is None:
+        return None
+    removed, resolved = found
+    for event in resolved:
+        extensions.alert_evaluator().announce("resolved", event, removed["window_seconds"], removed["min_count"])
+    return removed
 
 
 def start_alerts() -> None:

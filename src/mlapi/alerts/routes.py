@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields
 
 from mlapi.access.keys import admin_only
-from mlapi.alerts.evaluator import recent_alerts
-from mlapi.alerts.rules import add, all_rules, make_rule, remove
-from mlapi.alerts.signals import predicted_classes
+from mlapi.alerts.evaluator import recent_alerts, remove_and_resolve
+from mlapi.alerts.rules import RuleRefused, add, all_rules, make_rule
+from mlapi.alerts.signals import known
 from mlapi.api.openapi import documented
 from mlapi.errors import NotFound, ValidationFailed
 from mlapi.observability.prediction_log import utc_now
@@ -24,17 +24,27 @@ class RuleExists(ValidationFailed):
 
 
 
+class Duration(fields.Field):
+    """``30s``, ``10m``, ``1h``, ``1d``, or a whole number of minutes (a JSON number too)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ValidationError(N_("A duration is a whole number with s, m, h or d after it, e.g. 30s, 10m or 1h."))
+        return str(value)
+
+
 class RuleRequest(Schema):
     name = fields.String(required=True, metadata={"example": "complaint-wave"})
     use_case = fields.String(load_default=None, allow_none=True,
                              metadata={"example": "sentiment", "description": "A use case, or null (or 'all')."})
     condition = fields.String(required=True, metadata={
         "example": "share(negative) > 0.4", "description": "SIGNAL OP NUMBER (docs/alerts.md lists the signals)."})
-    window = fields.String(load_default="10m", metadata={"example": "10m", "description": "30s, 10m, 1h, 1d."})
+    window = Duration(load_default="10m", metadata={
+        "example": "10m", "description": "30s, 10m, 1h, 1d, or a number of minutes.", "type": ["string", "integer"]})
     min_count = fields.Integer(strict=True, load_default=20, metadata={
         "example": 50, "description": "Judged only once the window holds this many items, requests or feedback."})
-    cooldown = fields.String(load_default="30m", metadata={"example": "30m",
-                                                            "description": "Least time between two firings."})
+    cooldown = Duration(load_default="30m", metadata={
+        "example": "30m", "description": "Least time between two firings.", "type": ["string", "integer"]})
 
 
 class Rule(Schema):
@@ -92,9 +102,9 @@ def add_rule():
     """Add a rule; it is checked from the next round on."""
     asked = load(RuleRequest(), json_payload())
     try:
-        rule = make_rule(**asked, classes=predicted_classes(), now=utc_now())
-    except ValueError as refused:
-        raise ValidationFailed(str(refused), {"rule": [str(refused)]}) from None
+        rule = make_rule(**asked, known=known(), now=utc_now())
+    except RuleRefused as refused:
+        raise ValidationFailed(str(refused), {refused.field: [str(refused)]}) from None
     with deadline(REQUEST_DEADLINE_SECONDS):
         if not add(rule):
             raise RuleExists(N_("A rule named '{name}' exists already; remove it first.").format(name=rule.name))
@@ -107,9 +117,9 @@ def add_rule():
 @documented("Remove an alert rule (admin)", Rule, errors=(503,))
 @admin_only
 def remove_rule(name: str):
-    """Remove a rule; its open alerts are resolved, its past ones stay."""
+    """Remove a rule; its open alerts are resolved (and sent so), its past ones stay."""
     with deadline(REQUEST_DEADLINE_SECONDS):
-        removed = remove(name, utc_now())
+        removed = remove_and_resolve(name)
     if removed is None:
         raise NotFound(N_("There is no alert rule named '{name}'.").format(name=name))
     return jsonify(removed)

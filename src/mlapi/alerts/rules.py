@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import DateTime, Float, Integer, String, delete, select, update
+from sqlalchemy import DateTime, Float, Integer, String, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -140,35 +140,67 @@ def parse_duration(text: str | int) -> int:
 
 
 NAME = re.compile(r"[\w.-]{1,64}")
-QUALITY_METRICS = ("accuracy", "macro_f1", "sensitivity", "specificity", "precision", "recall", "mape", "mae",
-                   "hit_rate")  # what mlapi.quality.live measures
+
+
+class RuleRefused(ValueError):
+    """A part of a rule that is not valid: ``field`` names it, the message says why."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Known:
+    """What rules may name, per use case: the classes it predicts (for share) and its live metrics (for quality)."""
+
+    classes: dict[str, set[str]]
+    metrics: dict[str, tuple[str, ...]]
+
+    def of(self, kind: str, use_case: str | None) -> set[str]:
+        """The classes or metrics of ``use_case``, or of any (None: a rule for every use case)."""
+        found = getattr(self, kind)
+        return set(found.get(use_case, ())) if use_case else set().union(*map(set, found.values()))
 
 
 def make_rule(name: str, use_case: str | None, condition: str, window: str | int = "10m", min_count: int = 20,
-              cooldown: str | int = "30m", *, classes: dict[str, set[str]], now: datetime) -> AlertRule:
-    """A new rule from what a person typed; ``use_case`` None or ``all``: every use case. ``classes``: each use
-    case's predicted classes (none for those that predict no class), which ``share(CLASS)`` must name.
+              cooldown: str | int = "30m", *, known: Known, now: datetime) -> AlertRule:
+    """A new rule from what a person typed; ``use_case`` None or ``all``: every use case.
 
-    :raises ValueError: a part is not valid (the message names it).
+    :raises RuleRefused: a part is not valid (the field and a message that says why).
     """
-    use_cases = tuple(classes)
-    if not NAME.fullmatch(name or ""):
-        raise ValueError(N_("A rule's name is 1 to 64 letters, digits, '.', '-' or '_'."))
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise RuleRefused("name", N_("A rule's name is 1 to 64 letters, digits, '.', '-' or '_'."))
     use_case = None if use_case in (None, "", "all") else use_case
-    if use_case is not None and use_case not in use_cases:
-        raise ValueError(N_("There is no use case named '{name}'; use one of {names}, or all.").format(
-            name=use_case, names=", ".join(use_cases)))
-    parsed = parse_condition(condition)
-    if parsed.signal == "quality" and parsed.argument not in QUALITY_METRICS:
-        raise ValueError(N_("quality() takes one of {metrics}.").format(metrics=", ".join(QUALITY_METRICS)))
-    known = classes[use_case] if use_case else set().union(*classes.values())
-    if parsed.signal == "share" and parsed.argument not in known:
-        raise ValueError(N_("share() takes a class the use case predicts: {classes}.").format(
-            classes=", ".join(sorted(known)) or "-"))
+    if use_case is not None and use_case not in known.classes:
+        raise RuleRefused("use_case", N_("There is no use case named '{name}'; use one of {names}, or all.").format(
+            name=use_case, names=", ".join(known.classes)))
+    try:
+        parsed = parse_condition(condition)
+    except ValueError as refused:
+        raise RuleRefused("condition", str(refused)) from None
+    for signal, kind, message in (
+            ("share", "classes", N_("share() takes a class the use case predicts: {names}.")),
+            ("quality", "metrics", N_("quality() takes a live metric of the use case: {names}."))):
+        names = known.of(kind, use_case)
+        if parsed.signal == signal and parsed.argument not in names:
+            raise RuleRefused("condition", message.format(names=", ".join(sorted(names)) or "-"))
     if not isinstance(min_count, int) or isinstance(min_count, bool) or not 1 <= min_count <= 1_000_000:
-        raise ValueError(N_("min_count is a whole number from 1 to 1,000,000."))
-    return AlertRule(name=name, use_case=use_case, condition=str(parsed), window_seconds=parse_duration(window),
-                     min_count=min_count, cooldown_seconds=parse_duration(cooldown), created_at=now)
+        raise RuleRefused("min_count", N_("min_count is a whole number from 1 to 1,000,000."))
+    durations = {}
+    for field, text in (("window", window), ("cooldown", cooldown)):
+        try:
+            durations[field] = parse_duration(text)
+        except ValueError as refused:
+            raise RuleRefused(field, str(refused)) from None
+    return AlertRule(name=name, use_case=use_case, condition=str(parsed), window_seconds=durations["window"],
+                     min_count=min_count, cooldown_seconds=durations["cooldown"], created_at=now)
+
+
+def duration_text(seconds: int) -> str:
+    """``600`` as ``10m``, ``86400`` as ``1d``: the largest unit that divides it."""
+    unit = next(unit for unit in ("d", "h", "m", "s") if seconds % SECONDS[unit] == 0)
+    return f"{seconds // SECONDS[unit]}{unit}"
 
 
 def add(rule: AlertRule) -> bool:
@@ -182,9 +214,9 @@ def add(rule: AlertRule) -> bool:
     return True
 
 
-def remove(name: str, now: datetime) -> dict | None:
-    """Delete the rule ``name`` and resolve its open alerts (their history stays): the rule as it was, or None if
-    there is no such rule (or another request removed it first)."""
+def remove(name: str, now: datetime) -> tuple[dict, list[AlertEvent]] | None:
+    """Delete the rule ``name`` and resolve its open alerts (their history stays): the rule and the alerts it
+    resolved, or None if there is no such rule (or another request removed it first)."""
     rule = db.session.scalar(select(AlertRule).where(AlertRule.name == name)) if NAME.fullmatch(name) else None
     if rule is None:
         return None
@@ -192,10 +224,12 @@ def remove(name: str, now: datetime) -> dict | None:
     if db.session.execute(delete(AlertRule).where(AlertRule.id == rule.id)).rowcount != 1:
         db.session.rollback()
         return None
-    db.session.execute(update(AlertEvent).where(AlertEvent.rule == name, AlertEvent.resolved_at.is_(None))
-                       .values(resolved_at=now))
+    resolved = list(db.session.scalars(select(AlertEvent).where(AlertEvent.rule == name,
+                                                                AlertEvent.resolved_at.is_(None))))
+    for event in resolved:
+        event.resolved_at = now
     db.session.commit()
-    return removed
+    return removed, resolved
 
 
 def all_rules() -> list[AlertRule]:

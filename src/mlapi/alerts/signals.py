@@ -16,10 +16,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from mlapi.alerts.rules import AlertRule, Condition
+from mlapi.alerts.rules import AlertRule, Condition, Known
 from mlapi.observability.prediction_log import PredictionLog
 from mlapi.observability.traffic import TrafficMinute
 from mlapi.quality.live import live_quality
+from mlapi.quality.truths import TRUTHS
 from mlapi.serving.registry import registry
 from mlapi.storage.database import db
 
@@ -40,10 +41,12 @@ class Window:
     serving_classes: Counter = field(default_factory=Counter)  # of them, predicted by the serving version
 
 
-def predicted_classes() -> dict[str, set[str]]:
-    """Each use case's classes, as its serving version's card lists them (none for demand and recommend)."""
-    return {name: set(loaded.card.get("label_shares") or {}) if (loaded := registry.loaded.get(name)) else set()
-            for name in registry.use_cases}
+def known() -> Known:
+    """What rules may name: each use case's classes, as its serving version's card lists them (none for demand
+    and recommend), and its live-quality metrics."""
+    classes = {name: set(loaded.card.get("label_shares") or {}) if (loaded := registry.loaded.get(name)) else set()
+               for name in registry.use_cases}
+    return Known(classes, {name: TRUTHS[name].metrics if name in TRUTHS else () for name in registry.use_cases})
 
 
 def read_rows(name: str, since: datetime) -> list[tuple]:
