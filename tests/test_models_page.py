@@ -43,7 +43,7 @@ def test_page_lists_every_version_with_metrics(client, two_versions):
     page = html.unescape(client.get("/models").get_data(as_text=True))
     sentiment = page[page.index('id="sentiment"'):page.index('id="recommend"')]
     assert "v1 <strong>(active)</strong>" in sentiment and "<td>v2</td>" in sentiment
-    assert "accuracy" in sentiment and "macro f1" in sentiment
+    assert "accuracy" in sentiment and "macro F1" in sentiment  # each metric's display name
     assert "CC BY-NC-SA 4.0" in sentiment
     assert not re.search(r"""(src|href)=["'](https?:)?//""", page)
 

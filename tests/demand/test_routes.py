@@ -186,10 +186,18 @@ def test_page_reads_a_field_longer_than_csv_takes(client, paste):
     response = client.post("/demand", data={"history": paste})
     assert response.status_code == 422 and "<li>Line " in response.text
 
-def test_page_reads_an_odd_horizon_as_the_default_eight(client):
-    for horizon in ("²", "٣", "-1", "99", "9" * 5000):
+def test_page_says_what_is_wrong_with_a_horizon_and_keeps_it(client):
+    for horizon, message in (("99", "Must be greater than or equal to 1 and less than or equal to 52."),
+                             ("0", "Must be greater than or equal to 1"), ("-1", "Must be greater than or equal to 1"),
+                             ("abc", "Not a valid integer."), ("²", "Not a valid integer."),
+                             ("٣", "Not a valid integer."), ("9" * 5000, "Not a valid integer.")):
         response = client.post("/demand", data={"series": "1_1", "horizon": horizon})
-        assert response.status_code == 200 and len(shown_json(response.get_data(as_text=True))["forecast"]) == 8
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422 and 'class="result"' not in page
+        assert re.search(r'<ul class="errors" id="horizon-errors"><li>' + re.escape(message), page), horizon
+        assert f'value="{horizon}" aria-invalid="true"' in page
+    empty = client.post("/demand", data={"series": "1_1", "horizon": " "})
+    assert empty.status_code == 200 and len(shown_json(empty.get_data(as_text=True))["forecast"]) == 8
 
 
 def test_page_loads_nothing_from_another_host(client):

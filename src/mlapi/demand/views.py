@@ -1,18 +1,28 @@
 """GET /api/v1/demand/series and the /demand page with its chart."""
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+
 from flask import jsonify, request
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 
 from mlapi.api.openapi import documented
 from mlapi.demand.chart import draw
 from mlapi.demand.model import MAX_HORIZON, series_list
 from mlapi.demand.schemas import SeriesList
 from mlapi.serving.registry import registry
-from mlapi.web.forms import form_int, form_number
+from mlapi.web.forms import form_number
 from mlapi.web.rendering import curl_command, error_lines, page_prediction, render_page
+from mlapi.words import N_
 
+# What the model's card says of its data (mlapi.demand.model writes it), translated where /models shows it.
+DATASET_WORDS = (
+    N_("Walmart store sales, weekly, 7 departments of store 1 (2010-02-05 to 2012-10-26)"),
+    N_("no open licence (Kaggle competition data): teaching use only"),
+)
 HISTORY_SHOWN = 52  # weeks of history drawn before the forecast
+DEFAULT_HORIZON = 8  # the API's too
 
 
 @documented("The known series", SeriesList, errors=(503,))
@@ -25,15 +35,43 @@ def page():
     """Pick a department and a horizon, or paste a date,sales history; see the chart, table, JSON and curl."""
     model = registry.get("demand").model
     form = request.form
-    horizon = form_int(form.get("horizon"), 8, 1, MAX_HORIZON)
+    horizon = typed_horizon(form.get("horizon", ""))
     pasted = form.get("history", "").strip()
     series = form.get("series") or series_list(model)[0]["id"]
     payload, lines = pasted_payload(pasted, horizon) if pasted else ({"series": series, "horizon": horizon}, [])
     shown = page_prediction("demand", payload, request.method == "POST")
-    chart = draw(shown_history(model, payload), shown.result["forecast"]) if shown.result else None
-    return render_page(shown, curl_command(request.use_case.api_path, payload), series_options=series_list(model),
+    chart = localized(draw(shown_history(model, payload), shown.result["forecast"])) if shown.result else None
+    options = [{**option, "name": department_name(option["name"])} for option in series_list(model)]
+    return render_page(shown, curl_command(request.use_case.api_path, payload), series_options=options,
                        series=series, horizon=horizon, max_horizon=MAX_HORIZON, pasted=pasted,
                        errors=readable(shown.errors, lines), chart=chart)
+
+
+def typed_horizon(text: str) -> int | str:
+    """The weeks ahead as typed: a whole number (in range or not: the API's 422 names the field), the default
+    when nothing was typed, or the text itself (``abc``, ``²``), which the API refuses as not a whole number."""
+    text = text.strip()
+    if not text:
+        return DEFAULT_HORIZON
+    if text.isascii() and re.fullmatch(r"[+-]?\d{1,9}", text):  # short ASCII digits only: int() never struggles
+        return int(text)
+    return text
+
+
+def department_name(name: str) -> str:
+    """A known series' name (``Dept 1``, the model's) in the page's language."""
+    number = re.fullmatch(r"Dept (\d+)", name)
+    return gettext("Dept %(number)s", number=number.group(1)) if number else name
+
+
+def localized(chart):
+    """The chart with its sales axis written the page's way (25,000 / 25.000); its coordinates stay as drawn."""
+    def label(text: str) -> str:
+        try:
+            return format_decimal(float(text.replace(",", "")), "#,##0")
+        except ValueError:
+            return text
+    return replace(chart, y_ticks=[(y, label(text)) for y, text in chart.y_ticks])
 
 
 def readable(errors: dict | None, lines: list[tuple[int, str]]) -> dict | None:
@@ -49,7 +87,7 @@ def readable(errors: dict | None, lines: list[tuple[int, str]]) -> dict | None:
     return {**errors, "history": named}
 
 
-def pasted_payload(text: str, horizon: int) -> tuple[dict, list[tuple[int, str]]]:
+def pasted_payload(text: str, horizon: int | str) -> tuple[dict, list[tuple[int, str]]]:
     """A pasted history as the API's, with the line number and text of each week kept for the page's messages.
 
     Each line is a date and the week's sales, separated by a tab, a ``;`` or a ``,`` (what spreadsheets copy);

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import jsonify, request
+from flask_babel import gettext
 from werkzeug.datastructures import MultiDict
 
 from mlapi.api.openapi import documented
@@ -11,7 +12,7 @@ from mlapi.serving import prediction
 from mlapi.serving.registry import registry
 from mlapi.web.forms import form_int
 from mlapi.web.i18n import N_, language_tag
-from mlapi.web.rendering import curl_command, page_prediction, render_page
+from mlapi.web.rendering import PagePrediction, curl_command, page_prediction, render_page
 
 DEFAULT_RATING = 10
 MAX_MOVIE_ID = 2**63 - 1  # int64's largest, as the model stores the ids; unknown ones get the API's 422
@@ -24,6 +25,18 @@ EXAMPLES = {
     N_("Horror night"): {1457767: 9, 1288558: 8, 1922777: 8, 1591095: 7},
     N_("Family and animation"): {1690953: 9, 1453405: 9, 1217209: 8, 435761: 10},
 }
+
+# What the model's card says of its data (mlapi.recommend.model writes it), translated where /models shows it.
+DATASET_WORDS = (N_("MovieTweetings 100K snapshot (Dooms, De Pessemier & Martens, 2013)"),)
+
+# The dataset's genres (MovieTweetings', as IMDb names them), translated where the page shows them; the API's
+# answers keep them in English.
+GENRES = (
+    N_("Action"), N_("Adult"), N_("Adventure"), N_("Animation"), N_("Biography"), N_("Comedy"), N_("Crime"),
+    N_("Documentary"), N_("Drama"), N_("Family"), N_("Fantasy"), N_("Film-Noir"), N_("History"), N_("Horror"),
+    N_("Music"), N_("Musical"), N_("Mystery"), N_("News"), N_("Romance"), N_("Sci-Fi"), N_("Short"), N_("Sport"),
+    N_("Thriller"), N_("War"), N_("Western"),
+)
 
 
 @documented("Find movie ids by title", MovieList, query=MovieSearch, errors=(503,))
@@ -51,7 +64,10 @@ def page():
     k = form_int(form.get("k"), 10, 1, MAX_K)
     payload = {"ratings": [{"movie_id": i, "rating": r} for i, r in picked.items()], "k": k}
     wanted = form.get("action") == "recommend" or "example" in form
-    shown = page_prediction("recommend", payload, wanted)
+    if wanted and not picked:  # nothing to recommend from: say what to do, not the API's length
+        shown = PagePrediction(errors={"ratings": [gettext("Add at least one movie first.")]}, status=422)
+    else:
+        shown = page_prediction("recommend", payload, wanted)
     query = form.get("q", "").strip()
     curl = curl_command(request.use_case.api_path, payload if picked else request.use_case.example)
     return render_page(

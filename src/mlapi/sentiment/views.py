@@ -9,6 +9,9 @@ from mlapi.sentiment.model import term_of
 from mlapi.web.i18n import N_
 from mlapi.web.rendering import curl_command, page_prediction, render_page
 
+# What the model's card says of its data (mlapi.sentiment.model's DATASET), translated where /models shows it.
+DATASET_WORDS = (N_("CC BY-NC-SA 4.0 (airline tweets, non-commercial); CC BY 4.0 (UCI sentences)"),)
+
 # The buttons' names are translated where the page shows them; the texts stay English (the model reads English).
 EXAMPLES = {
     N_("Positive"): "Thank you for the upgrade, the crew was wonderful and we landed early!",

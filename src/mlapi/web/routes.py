@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
-from flask_babel import gettext
+from flask_babel import format_decimal, gettext
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from werkzeug.exceptions import NotFound
 from wtforms import ValidationError
@@ -26,7 +26,7 @@ from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
 from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
-from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES
+from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES, metric_name, number
 from mlapi.web.rendering import KEY_HEADER, api_url, curl_command, curl_get
 
 bp = Blueprint("web", __name__)
@@ -168,8 +168,8 @@ def source_of(card: dict) -> str:
 
 
 def milliseconds(value: float) -> str:
-    """A latency as people read it: 0.42, 1.2, 38."""
-    return f"{value:.2f}" if value < 1 else f"{value:.1f}" if value < 10 else f"{value:.0f}"
+    """A latency as people read it, in the page's language: 0.42, 1.2, 38 (0,42, 1,2, 38 in pt-BR)."""
+    return format_decimal(value, "0.00" if value < 1 else "0.0" if value < 10 else "#,##0")
 
 
 def publish_curl(name: str) -> str:
@@ -214,8 +214,8 @@ def published_message(name: str, card: dict) -> str:
     """sentiment v3 published: accuracy 0.79 (held-out), p50 1.2 ms. An admin can activate it below."""
     headline = registry.use_cases[name].headline_metric
     value = card["metrics"].get(headline)
-    measured = [gettext("%(metric)s %(value)s (held-out)", metric=headline.replace("_", " "),
-                        value=format(value, ".4g"))] if is_figure(value) else []
+    measured = [gettext("%(metric)s %(value)s (held-out)", metric=metric_name(headline),
+                        value=number(value, most=4))] if is_figure(value) else []
     p50 = (card.get("latency_ms") or {}).get("p50")
     measured += [f"p50 {milliseconds(p50)} ms"] if is_figure(p50) else []
     return gettext("%(name)s %(version)s published: %(measured)s. An admin can activate it below.", name=name,
