@@ -50,7 +50,7 @@ def test_the_filters_write_the_english_pages_as_before(app):
     """English output stays byte for byte what the templates' old formats wrote."""
     from flask_babel import force_locale
 
-    from mlapi.web.i18n import metric_name, number, percent, signed, significant
+    from mlapi.web.numbers import metric_name, number, percent, signed, significant
     with app.test_request_context(), force_locale("en"):
         assert number(25173.2888, 2) == f"{25173.2888:,.2f}" == "25,173.29"
         assert percent(0.998, 1) == "99.8%" and signed(0.4123, 3) == "+0.412" and signed(-1.25, 4) == "-1.2500"
@@ -88,7 +88,7 @@ def test_demand_says_a_wrong_horizon_in_portuguese_and_keeps_it(client):
     response = client.post("/demand", data={"series": "1_1", "horizon": "99"}, headers=PORTUGUESE)
     page = page_of(response)
     assert response.status_code == 422 and 'class="result"' not in page and "Previsão, 8 semanas" not in page
-    assert '<ul class="errors" id="horizon-errors"><li>Deve ser maior ou igual a 1 e menor ou igual a 52.</li>' in page
+    assert '<ul class="errors" id="horizon-errors"><li>Deve estar entre 1 e 52.</li>' in page
     assert 'name="horizon" min="1" max="52" value="99" aria-invalid="true"' in page
 
 

@@ -26,7 +26,8 @@ from mlapi.publishing.publish import PublishBusy, PublishRefused, publish
 from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
-from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES, metric_name, number
+from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES
+from mlapi.web.numbers import metric_name, number
 from mlapi.web.rendering import KEY_HEADER, api_url, curl_command, curl_get
 
 bp = Blueprint("web", __name__)
