@@ -78,6 +78,7 @@ def page():
         picked=[{**movie(model, i), "rating": r} for i, r in picked.items() if i in model.index],
         titles={i: movie(model, i)["title"] for i in picked if i in model.index},
         titles_pt_BR=model.titles_pt_BR if language_tag() == "pt-BR" else {},  # shown beside the original
+        genres_said={genre: gettext(genre) for genre in GENRES},  # for the search list the script draws
         k=k,
         k_choices=K_CHOICES,
     )
