@@ -12,7 +12,7 @@ from mlapi.demand.chart import draw
 from mlapi.demand.model import MAX_HORIZON, series_list
 from mlapi.demand.schemas import SeriesList
 from mlapi.serving.registry import registry
-from mlapi.web.forms import form_number
+from mlapi.web.forms import form_decimal, form_number
 from mlapi.web.rendering import curl_command, error_lines, page_prediction, render_page
 from mlapi.words import N_
 
@@ -102,8 +102,8 @@ def pasted_payload(text: str, horizon: int | str) -> tuple[dict, list[tuple[int,
     for number, line in written:
         separator = "\t" if "\t" in line else ";" if ";" in line else ","
         date, _, sales = (part.strip() for part in line.partition(separator))
-        decimal_comma = separator != ","
-        history.append({"date": iso_date(date), "sales": form_number(plain_number(sales, decimal_comma))})
+        sales = form_number(sales) if separator == "," else form_decimal(sales)  # a comma can be the decimal mark
+        history.append({"date": iso_date(date), "sales": sales})
         lines.append((number, line.strip()))
     return {"history": history, "horizon": horizon}, lines
 
@@ -117,12 +117,6 @@ def iso_date(text: str) -> str:
         return f"{year}-{int(month):02d}-{int(day):02d}"
     return text
 
-
-def plain_number(text: str, decimal_comma: bool) -> str:
-    """``8.468,72`` or ``8468,72`` as ``8468.72`` where a comma is the decimal mark; else as written."""
-    if decimal_comma and "," in text:
-        return text.replace(".", "").replace(",", ".")
-    return text
 
 
 def shown_history(model, payload: dict) -> list[tuple[str, float]]:

@@ -7,7 +7,7 @@ from flask_babel import get_locale
 
 from mlapi.fraud.model import examples
 from mlapi.serving.registry import registry
-from mlapi.web.forms import form_int, form_number
+from mlapi.web.forms import form_decimal, form_int
 from mlapi.web.rendering import curl_command, error_lines, page_prediction, render_page
 from mlapi.words import N_
 
@@ -28,7 +28,7 @@ def page():
         before = shown_examples[shown_before]["transaction"][field] if shown_before not in (None, number) else None
         left_from_before = before is not None and typed in (str(before), as_typed(before))
         if typed and not left_from_before:  # typed by the person, not left over from the transaction shown before
-            transaction[field] = typed_number(typed)
+            transaction[field] = form_decimal(typed)
     payload = {"transaction": transaction}
     shown = page_prediction("fraud", payload, request.method == "POST")
     factors = shown.result["top_factors"] if shown.result else []
@@ -38,19 +38,6 @@ def page():
                        examples=[example["label"] for example in shown_examples], number=number,
                        transaction=transaction, fields={field: as_typed(transaction[field]) for field in EDITABLE},
                        invalid=invalid, largest=largest or 1, problems=problems(shown.errors))
-
-
-def typed_number(text: str) -> float | str:
-    """A number typed into the form, with a decimal point or a decimal comma, as /demand reads a pasted sales
-    figure: ``12,50`` and ``1.234,56`` (dots group thousands where a comma is the decimal mark), ``12.5`` and
-    ``1,234.56`` (commas group thousands before a decimal point). Anything else stays text: the API's 422 names it."""
-    text = text.strip()
-    if "," in text:
-        if "." in text and text.rindex(".") > text.rindex(","):
-            text = text.replace(",", "")
-        else:
-            text = text.replace(".", "").replace(",", ".")
-    return form_number(text)
 
 
 def as_typed(value) -> str:

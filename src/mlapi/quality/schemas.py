@@ -7,7 +7,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 
 from mlapi.demand.schemas import MAX_HORIZON
 from mlapi.observability.access_log import CLIENT_ID
-from mlapi.quality.truths import TRUTH_FIELDS, is_number
+from mlapi.quality.truths import TRUTH_FIELDS, is_sales
 from mlapi.words import N_
 
 MAX_FEEDBACK_ITEMS = 1000
@@ -41,7 +41,7 @@ class WeeklySales(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         weeks = value if isinstance(value, list) else [value]
-        if not 0 < len(weeks) <= MAX_HORIZON or not all(map(is_number, weeks)):
+        if not 0 < len(weeks) <= MAX_HORIZON or not all(map(is_sales, weeks)):
             raise ValidationError(N_("Give a number, or a list of 1 to {weeks} numbers.").format(weeks=MAX_HORIZON))
         return value
 

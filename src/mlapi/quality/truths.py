@@ -53,7 +53,7 @@ def ratio(part: float, whole: float) -> float | None:
     return round(part / whole, DIGITS) if whole else None
 
 
-def is_number(value: Any) -> bool:
+def is_sales(value: Any) -> bool:
     """A JSON number within the sales a history may have (an int compares exactly, never converted)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= MAX_SALES
 
@@ -196,8 +196,8 @@ class Forecast(Truth):
                   "numbers (the forecast weeks in order).").format(weeks=len(predicted))
 
     def parse(self, value: Any, predicted: Any) -> Any:
-        weeks = [value] if is_number(value) else value
-        if not isinstance(weeks, list) or not 0 < len(weeks) <= len(predicted) or not all(map(is_number, weeks)):
+        weeks = [value] if is_sales(value) else value
+        if not isinstance(weeks, list) or not 0 < len(weeks) <= len(predicted) or not all(map(is_sales, weeks)):
             raise Rejected(self.accepts(predicted))
         return [float(week) for week in weeks]
 

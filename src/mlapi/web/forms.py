@@ -27,3 +27,16 @@ def form_number(text: str) -> float | str:
         return float(text)
     except ValueError:
         return text.strip()
+
+
+def form_decimal(text: str) -> float | str:
+    """A number typed with a decimal point or a decimal comma, as a spreadsheet of either language writes it:
+    ``12,50`` and ``1.234,56`` (dots group thousands where a comma is the decimal mark), ``12.5`` and
+    ``1,234.56`` (commas group thousands before a decimal point). Anything else stays text, as in form_number."""
+    text = text.strip()
+    if "," in text:
+        if "." in text and text.rindex(".") > text.rindex(","):
+            text = text.replace(",", "")
+        else:
+            text = text.replace(".", "").replace(",", ".")
+    return form_number(text)

@@ -27,7 +27,7 @@ from mlapi.server.http_guards import body_cap
 from mlapi.serving.registry import ArtifactRefused, registry
 from mlapi.storage.outages import REQUEST_DEADLINE_SECONDS, deadline
 from mlapi.web.i18n import COOKIE, COOKIE_SECONDS, LANGUAGES
-from mlapi.web.numbers import metric_name, number
+from mlapi.web.numbers import is_number, metric_name, number
 from mlapi.web.rendering import KEY_HEADER, api_url, curl_command, curl_get
 
 bp = Blueprint("web", __name__)
@@ -117,7 +117,7 @@ def models_page():
         cards = [registry.card(name, version) for version in registry.versions(name)]
         headline = use_case.headline_metric
         metrics = sorted({key for card in cards for key, value in card["metrics"].items()
-                          if is_figure(value) and key != headline})  # the headline has its own column, first
+                          if is_number(value) and key != headline})  # the headline has its own column, first
         use_cases.append({"use_case": use_case, "rows": leaderboard(cards, headline), "cards": cards,
                           "metrics": metrics, "headline": headline, "active": registry.active_version(name),
                           "rollback_to": registry.rollback_target(name),
@@ -142,7 +142,7 @@ def leaderboard(cards: list[dict], headline: str) -> list[dict]:
     each with its rank (equal figures share one) and what the table shows of it."""
     def figure(card: dict):
         value = card["metrics"].get(headline)
-        return value if is_figure(value) else None
+        return value if is_number(value) else None
 
     sign = 1 if lower_is_better(headline) else -1
     ordered = sorted(cards, key=lambda card: (figure(card) is None, sign * (figure(card) or 0),
@@ -155,7 +155,7 @@ def leaderboard(cards: list[dict], headline: str) -> list[dict]:
         latency = card.get("latency_ms") or {}
         rows.append({"card": card, "rank": rank if value is not None else None, "headline": value,
                      "source": source_of(card), "note": card.get("note") or "",
-                     "p50": milliseconds(latency.get("p50")) if is_figure(latency.get("p50")) else None})
+                     "p50": milliseconds(latency.get("p50")) if is_number(latency.get("p50")) else None})
     return rows
 
 
@@ -216,9 +216,9 @@ def published_message(name: str, card: dict) -> str:
     headline = registry.use_cases[name].headline_metric
     value = card["metrics"].get(headline)
     measured = [gettext("%(metric)s %(value)s (held-out)", metric=metric_name(headline),
-                        value=number(value, most=4))] if is_figure(value) else []
+                        value=number(value, most=4))] if is_number(value) else []
     p50 = (card.get("latency_ms") or {}).get("p50")
-    measured += [f"p50 {milliseconds(p50)} ms"] if is_figure(p50) else []
+    measured += [f"p50 {milliseconds(p50)} ms"] if is_number(p50) else []
     return gettext("%(name)s %(version)s published: %(measured)s. An admin can activate it below.", name=name,
                    version=card["version"], measured=", ".join(measured) or gettext("measured"))
 
@@ -287,10 +287,6 @@ def last_alerts() -> list | None:
 def metrics_text():
     """Prometheus text format, every worker's values added up."""
     return metrics.exposition()
-
-
-def is_figure(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def change_version(form) -> tuple[dict, int]:
